@@ -1,0 +1,1 @@
+"""Implementation details: node layouts, fixed-point solvers and implicit differentiation."""

@@ -1,0 +1,134 @@
+"""The default implementation of the ``equilibrate`` op: validate, pack, solve, unpack."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+from ..errors import EquilibriumError
+from .mechanisms import Mechanism, NodeLayout, evaluate, mechanism_parents
+from .no_sampling import ForbidSampling
+
+
+def _as_tensor(value, node: str) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        tensor = value
+    else:
+        try:
+            tensor = torch.as_tensor(value, dtype=torch.get_default_dtype())
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise TypeError(f"init value of node {node!r} is not a tensor: {value!r}") from error
+    return tensor if tensor.is_floating_point() else tensor.to(torch.get_default_dtype())
+
+
+def _layout(system, nodes, init, first, event_dims) -> NodeLayout:
+    batch_shapes, event_shapes = [], []
+    for node in nodes:
+        event_dim = event_dims.get(node, init[node].dim())
+        if not 0 <= event_dim <= init[node].dim():
+            raise ValueError(
+                f"equilibrate({system!r}): event_dims[{node!r}] = {event_dim} is not within "
+                f"the {init[node].dim()} dimensions of its init"
+            )
+        event_shape = init[node].shape[init[node].dim() - event_dim :]
+        out = first[node]
+        out_batch = out.shape[: max(0, out.dim() - event_dim)]
+        out_event = out.shape[max(0, out.dim() - event_dim) :]
+        try:
+            torch.broadcast_shapes(out_event, event_shape)
+        except RuntimeError:
+            raise ValueError(
+                f"equilibrate({system!r}): mechanism of node {node!r} returned shape "
+                f"{tuple(out.shape)}, which does not fit the node's shape {tuple(event_shape)} "
+                "given by its init"
+            ) from None
+        if torch.broadcast_shapes(out_event, event_shape) != event_shape:
+            raise ValueError(
+                f"equilibrate({system!r}): mechanism of node {node!r} returned shape "
+                f"{tuple(out.shape)}, larger than the node's shape {tuple(event_shape)} given "
+                "by its init (pass event_dims to declare batch dimensions of init)"
+            )
+        batch_shapes += [out_batch, init[node].shape[: init[node].dim() - event_dim]]
+        event_shapes.append(torch.Size(event_shape))
+    try:
+        batch_shape = torch.broadcast_shapes(*batch_shapes)
+    except RuntimeError:
+        shapes = {n: tuple(first[n].shape) for n in nodes}
+        raise ValueError(
+            f"equilibrate({system!r}): batch shapes of the nodes do not broadcast: {shapes}"
+        ) from None
+    return NodeLayout(tuple(nodes), tuple(event_shapes), torch.Size(batch_shape))
+
+
+def solve_equilibrium(
+    mechanisms: Mapping[str, Mechanism],
+    init: Mapping[str, torch.Tensor],
+    *,
+    system: str,
+    event_dims: Mapping[str, int] | None = None,
+    solver=None,
+    solver_overrides: Mapping | None = None,
+) -> tuple[dict[str, torch.Tensor], dict, NodeLayout]:
+    """Solve ``x = F(x)`` for the structural assignments ``mechanisms``.
+
+    :returns: node values, diagnostics and the layout (event dimensions per node).
+    """
+    from ..handlers.solver import default_solver
+
+    if not isinstance(mechanisms, Mapping) or not mechanisms:
+        raise TypeError(f"equilibrate({system!r}): mechanisms must be a non-empty dict")
+    if not isinstance(init, Mapping):
+        raise TypeError(f"equilibrate({system!r}): init must be a dict of node values")
+    nodes = list(mechanisms)
+    for node, mechanism in mechanisms.items():
+        if not callable(mechanism):
+            raise TypeError(f"equilibrate({system!r}): mechanism of {node!r} is not callable")
+    missing, extra = set(nodes) - set(init), set(init) - set(nodes)
+    if missing or extra:
+        raise ValueError(
+            f"equilibrate({system!r}): init must give every node and nothing else; "
+            f"missing {sorted(missing)}, unknown {sorted(extra)}"
+        )
+    event_dims = dict(event_dims or {})
+    unknown = set(event_dims) - set(nodes)
+    if unknown:
+        raise ValueError(f"equilibrate({system!r}): event_dims for unknown nodes {sorted(unknown)}")
+    parents = {node: mechanism_parents(mechanisms[node], nodes, node) for node in nodes}
+    values = {node: _as_tensor(init[node], node) for node in nodes}
+    for node, value in values.items():
+        if not bool(torch.isfinite(value).all()):
+            raise EquilibriumError(f"equilibrate({system!r}): init of node {node!r} is not finite")
+    guard = ForbidSampling(system)
+
+    def run(values: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        with guard:
+            return evaluate(mechanisms, parents, values)
+
+    first = run(values)
+    for node, value in first.items():
+        if not bool(torch.isfinite(value.detach()).all()):
+            raise EquilibriumError(
+                f"equilibrate({system!r}): mechanism of node {node!r} returns NaN or inf at the "
+                "initial point; check its parameters (NaN?) and init"
+            )
+    layout = _layout(system, nodes, values, first, event_dims)
+    dtype = _common_dtype(list(first.values()) + list(values.values()))
+    values = {k: v.to(dtype) for k, v in values.items()}
+
+    def f(z: torch.Tensor) -> torch.Tensor:
+        return layout.pack(run(layout.unpack(z))).to(dtype)
+
+    solver = solver if solver is not None else default_solver(layout.size)
+    solver = solver.with_options(**dict(solver_overrides or {}))
+    z0 = layout.pack(values)
+    z, diagnostics = solver.solve(f, z0, system=system)
+    diagnostics["parents"] = parents
+    return layout.unpack(z), diagnostics, layout
+
+
+def _common_dtype(tensors: list[torch.Tensor]) -> torch.dtype:
+    dtype = tensors[0].dtype
+    for tensor in tensors[1:]:
+        dtype = torch.promote_types(dtype, tensor.dtype)
+    return dtype if dtype.is_floating_point else torch.get_default_dtype()

@@ -1,0 +1,97 @@
+"""Structural assignments: parents from signatures, and packing node values into one vector."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+
+Mechanism = Callable[..., torch.Tensor]
+
+
+def mechanism_parents(mechanism: Mechanism, nodes: list[str], node: str = "?") -> tuple[str, ...]:
+    """The parents of a structural assignment: the names of its arguments.
+
+    A ``**kwargs`` argument means "all nodes of the system".
+
+    :param mechanism: the callable ``f_k``.
+    :param nodes: all node names of the system.
+    :param node: the node ``f_k`` assigns (for error messages).
+
+    >>> mechanism_parents(lambda x, y: x + y, ["x", "y", "z"])
+    ('x', 'y')
+    """
+    try:
+        signature = inspect.signature(mechanism)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"mechanism of node {node!r} has no inspectable signature") from error
+    parents: list[str] = []
+    for parameter in signature.parameters.values():
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            return tuple(nodes)
+        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+            raise TypeError(f"mechanism of node {node!r} takes *args; name its parents instead")
+        if parameter.name not in nodes:
+            if parameter.default is not inspect.Parameter.empty:
+                continue
+            raise ValueError(
+                f"mechanism of node {node!r} has argument {parameter.name!r}, which is not a "
+                f"node of the system (nodes: {sorted(nodes)})"
+            )
+        parents.append(parameter.name)
+    return tuple(parents)
+
+
+@dataclass(frozen=True)
+class NodeLayout:
+    """Where each node lives in the flat state ``z`` of shape ``batch_shape + (size,)``.
+
+    >>> layout = NodeLayout(("a", "b"), (torch.Size([]), torch.Size([2])), torch.Size([3]))
+    >>> z = layout.pack({"a": torch.ones(3), "b": torch.zeros(2)})
+    >>> z.shape, layout.unpack(z)["b"].shape
+    (torch.Size([3, 3]), torch.Size([3, 2]))
+    """
+
+    names: tuple[str, ...]
+    event_shapes: tuple[torch.Size, ...]
+    batch_shape: torch.Size
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return tuple(int(torch.Size(s).numel()) for s in self.event_shapes)
+
+    @property
+    def size(self) -> int:
+        return sum(self.sizes)
+
+    def pack(self, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        parts = []
+        for name, event_shape in zip(self.names, self.event_shapes, strict=True):
+            value = values[name].expand(self.batch_shape + event_shape)
+            parts.append(value.reshape(self.batch_shape + (-1,)))
+        return torch.cat(parts, dim=-1)
+
+    def unpack(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = {}
+        for name, event_shape, chunk in zip(
+            self.names, self.event_shapes, z.split(self.sizes, dim=-1), strict=True
+        ):
+            out[name] = chunk.reshape(z.shape[:-1] + event_shape)
+        return out
+
+
+def evaluate(
+    mechanisms: Mapping[str, Mechanism],
+    parents: Mapping[str, tuple[str, ...]],
+    values: Mapping[str, torch.Tensor],
+) -> dict[str, torch.Tensor]:
+    """Apply every structural assignment once: ``{k: f_k(Pa_k)}``."""
+    out = {}
+    for node, mechanism in mechanisms.items():
+        value = mechanism(**{p: values[p] for p in parents[node]})
+        if not isinstance(value, torch.Tensor):
+            value = torch.as_tensor(value, dtype=values[node].dtype, device=values[node].device)
+        out[node] = value
+    return out
