@@ -8,11 +8,12 @@ from .base import LieGroupElement, as_tensor, check_finite, dimension_from_algeb
 
 
 def skew_from_coordinates(omega: torch.Tensor) -> torch.Tensor:
-    """The skew-symmetric matrix with upper-triangular entries ``omega`` (row-major)."""
+    """The skew-symmetric matrix ``S`` with ``S[j, i] = omega_k`` for the pairs ``i < j`` in
+    row-major order (so that a positive coordinate in ``so(2)`` rotates counterclockwise)."""
     n = dimension_from_algebra(omega.shape[-1])
     rows, cols = torch.triu_indices(n, n, offset=1)
     skew = omega.new_zeros(omega.shape[:-1] + (n, n))
-    skew[..., rows, cols] = omega
+    skew[..., cols, rows] = omega
     return skew - skew.transpose(-1, -2)
 
 
@@ -69,7 +70,7 @@ class SO(LieGroupElement):
         skew = (vectors @ log_diag @ torch.linalg.inv(vectors)).real
         skew = 0.5 * (skew - skew.transpose(-1, -2))
         rows, cols = torch.triu_indices(self.n, self.n, offset=1)
-        return skew[..., rows, cols]
+        return skew[..., cols, rows]
 
     @classmethod
     def exp(cls, algebra) -> SO:

@@ -68,10 +68,15 @@ def anderson(
             scale = gram.diagonal(dim1=-2, dim2=-1).mean(-1, keepdim=True).clamp_min(
                 torch.finfo(z.dtype).tiny
             )
-            gram = gram + (ridge * scale)[..., None] * torch.eye(filled, dtype=z.dtype)
+            # the ridge never drops below the dtype's resolution of the Gram matrix
+            lam = max(ridge, 10 * torch.finfo(z.dtype).eps) * scale
+            gram = gram + lam[..., None] * torch.eye(filled, dtype=z.dtype, device=z.device)
             ones = torch.ones(batch, filled, 1, dtype=z.dtype, device=z.device)
-            w = torch.linalg.solve(gram, ones)
+            w, info = torch.linalg.solve_ex(gram, ones)
             alpha = w / w.sum(-2, keepdim=True)
+            if bool((info > 0).any()) or not is_finite(alpha):  # degenerate history: restart
+                alpha = torch.zeros_like(alpha)
+                alpha[:, slot] = 1.0
             x_mix = (alpha * xs[:, :filled]).sum(-2)
             g_mix = (alpha * g).sum(-2)
             z = x_mix + beta * g_mix

@@ -1,0 +1,16 @@
+"""Doctest conventions: one thread, float64 in examples that ask for it, fixed seeds."""
+
+import pyro
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _doctest_conventions(doctest_namespace):
+    pyro.clear_param_store()
+    pyro.set_rng_seed(0)
+    doctest_namespace["torch"] = torch
+    doctest_namespace["pyro"] = pyro
+    yield
