@@ -4,8 +4,10 @@ causal reduction, as a Pyro plugin."""
 from .errors import EquilibriumError
 from .groups import SO, Affine, LieGroupElement, Scale, Shift
 from .handlers import Anderson, EquilibriumSolver, Newton, Picard, do
+from .graph import causal_graph
 from .interventions import Replace
 from .ops import equilibrate
+from .optimize import Learnable, OptimizeResult, optimize
 
 __version__ = "0.1.0"
 
@@ -15,12 +17,16 @@ __all__ = [
     "Anderson",
     "EquilibriumError",
     "EquilibriumSolver",
+    "Learnable",
     "LieGroupElement",
     "Newton",
+    "OptimizeResult",
     "Picard",
     "Replace",
     "Scale",
     "Shift",
+    "causal_graph",
     "do",
     "equilibrate",
+    "optimize",
 ]

@@ -83,12 +83,14 @@ def equilibrate(
         name=name,
     )
     diagnostics = dict(diagnostics, system=name)
+    recorded = {}
     for node, event_shape in zip(layout.names, layout.event_shapes, strict=True):
         value = values[node]
-        pyro.sample(
+        # like pyro.deterministic (and, like it, returning the site's value), plus diagnostics
+        recorded[node] = pyro.sample(
             node,
             dist.Delta(value, event_dim=len(event_shape)).mask(False),
             obs=value,
             infer={"_deterministic": True, "equilibrium": diagnostics},
         )
-    return values
+    return recorded

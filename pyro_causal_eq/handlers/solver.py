@@ -180,7 +180,7 @@ class EquilibriumSolver(Messenger):
         n = result.z.shape[-1]
         if self.check == "never" or (self.check == "auto" and n > self.check_size):
             return
-        jac = dense_jacobian(f, result.z)
+        jac = dense_jacobian(f, result.z).detach()
         eye = torch.eye(n, dtype=jac.dtype, device=jac.device)
         singular_values = torch.linalg.svdvals(eye - jac)
         smallest = singular_values[..., -1] / singular_values[..., 0].clamp_min(1e-300)
