@@ -2,9 +2,9 @@
 causal reduction, as a Pyro plugin."""
 
 from .errors import EquilibriumError
+from .graph import causal_graph
 from .groups import SO, Affine, LieGroupElement, Scale, Shift
 from .handlers import Anderson, EquilibriumSolver, Newton, Picard, do
-from .graph import causal_graph
 from .interventions import Replace
 from .ops import equilibrate
 from .optimize import Learnable, OptimizeResult, optimize

@@ -158,8 +158,9 @@ def optimize(
     elif optimizer == "adam":
         opt = torch.optim.Adam(params, lr=lr)
     elif optimizer == "lbfgs":
-        opt = torch.optim.LBFGS(params, lr=lr if lr != 0.05 else 1.0, max_iter=20,
-                                line_search_fn="strong_wolfe")
+        opt = torch.optim.LBFGS(
+            params, lr=lr if lr != 0.05 else 1.0, max_iter=20, line_search_fn="strong_wolfe"
+        )
     else:
         raise ValueError(f"optimizer must be 'adam', 'lbfgs' or a factory, got {optimizer!r}")
 

@@ -20,7 +20,10 @@ def test_tutorial_runs(path: Path, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("PCE_TUTORIAL_OUT", str(tmp_path))
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
-        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
     )
     client.execute()
     errors = [
