@@ -1,4 +1,4 @@
-"""Doctest conventions: one thread, float64 in examples that ask for it, fixed seeds."""
+"""Doctest conventions (package modules): one thread, fixed seeds, torch and pyro in scope."""
 
 import pyro
 import pytest

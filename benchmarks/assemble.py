@@ -1,0 +1,46 @@
+"""Assemble BENCHMARKS.md from the fragments the benchmark scripts write.
+
+Each ``benchmarks/bench_<name>.py`` writes ``benchmarks/results/<name>.md`` (starting with
+the command that produced it) and ``<name>.json``. Run this after the benchmarks::
+
+    python benchmarks/assemble.py
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+ORDER = ["equilibrium", "tradeoff", "invariance", "tcr"]
+
+
+def main() -> None:
+    fragments = sorted((ROOT / "benchmarks" / "results").glob("*.md"))
+    fragments.sort(key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else len(ORDER), p.stem))
+    header = [
+        "# Benchmarks",
+        "",
+        "Each section comes from one script in `benchmarks/`, which runs the baseline side by",
+        "side with our method in the same process (one thread, float64 unless stated) and",
+        "writes the table below plus JSON in `benchmarks/results/`. Re-run a section with the",
+        "command at its top, then `python benchmarks/assemble.py`.",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, torch {torch.__version__}, 1 thread.",
+        "",
+    ]
+    body = [path.read_text().strip() + "\n" for path in fragments]
+    text = "\n".join(header) + "\n".join(body)
+    with tempfile.NamedTemporaryFile("w", dir=ROOT, delete=False, suffix=".tmp") as handle:
+        handle.write(text)
+    os.replace(handle.name, ROOT / "BENCHMARKS.md")
+    print(f"wrote BENCHMARKS.md from {len(fragments)} fragment(s)")
+
+
+if __name__ == "__main__":
+    main()
