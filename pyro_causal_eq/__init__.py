@@ -1,6 +1,7 @@
 """pyro_causal_eq: soft interventions in cyclic causal models at equilibrium, and targeted
 causal reduction, as a Pyro plugin."""
 
+from . import economics, invariance, reduction, simulators
 from .errors import EquilibriumError
 from .graph import causal_graph
 from .groups import SO, Affine, LieGroupElement, Scale, Shift

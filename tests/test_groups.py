@@ -110,14 +110,15 @@ def test_mixed_scale_shift_compose_into_affine(a, b, x):
 @pytest.mark.parametrize(
     "identity",
     [
-        pce.Scale.identity((SIZE,)),
-        pce.Shift.identity((SIZE,)),
-        pce.Affine.identity((SIZE,)),
-        pce.SO.identity(n=SIZE),
+        lambda: pce.Scale.identity((SIZE,)),
+        lambda: pce.Shift.identity((SIZE,)),
+        lambda: pce.Affine.identity((SIZE,)),
+        lambda: pce.SO.identity(n=SIZE),
     ],
     ids=["scale", "shift", "affine", "so"],
 )
 def test_identity_acts_bit_for_bit(identity):
+    identity = identity()
     x = torch.randn(4, SIZE) * 1e3 + 1e-7
     assert identity(x) is x
     assert torch.equal(identity.inverse()(x), x)
@@ -142,14 +143,15 @@ def test_scale_from_factor_and_log_agree():
 @pytest.mark.parametrize(
     "element",
     [
-        pce.Scale(t([0.5, 2.0, 1.5])),
-        pce.Shift(t([1.0, -2.0, 0.5])),
-        pce.Affine(t([0.5, 2.0, 1.5]), t([1.0, -2.0, 0.5])),
-        pce.SO.exp(t([0.3, -0.2, 0.1])),
+        lambda: pce.Scale(t([0.5, 2.0, 1.5])),
+        lambda: pce.Shift(t([1.0, -2.0, 0.5])),
+        lambda: pce.Affine(t([0.5, 2.0, 1.5]), t([1.0, -2.0, 0.5])),
+        lambda: pce.SO.exp(t([0.3, -0.2, 0.1])),
     ],
     ids=["scale", "shift", "affine", "so"],
 )
 def test_transform_log_abs_det_matches_autograd(element):
+    element = element()
     transform = element.to_transform()
     x = t([0.3, -1.2, 2.0])
     y = transform(x)

@@ -73,7 +73,10 @@ class Affine(LieGroupElement):
     def exp(cls, algebra) -> Affine:
         algebra = as_tensor(algebra, "Affine algebra")
         if algebra.shape[-1:] != (2,):
-            raise ValueError(f"Affine algebra needs a last dimension of size 2 (a, b), got {tuple(algebra.shape)}")
+            raise ValueError(
+                "Affine algebra needs a last dimension of size 2 (a, b), "
+                f"got {tuple(algebra.shape)}"
+            )
         a, b = algebra[..., 0], algebra[..., 1]
         return cls(a.exp(), b * _expm1_over(a))
 

@@ -21,8 +21,8 @@ class SO(LieGroupElement):
     """Rotation intervention ``x := R · f(Pa)`` with ``R ∈ SO(n)`` (``Rᵀ R = I``, ``det R = 1``).
 
     Parameterize it by :meth:`exp` of ``n (n - 1) / 2`` algebra coordinates (or
-    :meth:`from_skew` of a skew-symmetric matrix). :meth:`log` returns the principal logarithm as coordinates (valid
-    for rotation angles below π).
+    :meth:`from_skew` of a skew-symmetric matrix). :meth:`log` returns the principal
+    logarithm as coordinates (valid for rotation angles below π).
 
     :param matrix: a rotation matrix of shape ``(..., n, n)``.
 
@@ -55,7 +55,11 @@ class SO(LieGroupElement):
     def act(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1:] != (self.n,):
             raise ValueError(f"SO({self.n}) acts on vectors of size {self.n}, got {tuple(x.shape)}")
-        return (self.matrix @ x.unsqueeze(-1)).squeeze(-1)
+        matrix = self.matrix
+        if matrix.dtype != x.dtype and x.is_floating_point():
+            matrix = matrix.to(torch.promote_types(matrix.dtype, x.dtype))
+            x = x.to(matrix.dtype)
+        return (matrix @ x.unsqueeze(-1)).squeeze(-1)
 
     def _compose(self, other: SO) -> SO:
         return SO(self.matrix @ other.matrix, check=False)

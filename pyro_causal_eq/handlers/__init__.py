@@ -6,4 +6,12 @@ from .newton import Newton
 from .picard import Picard
 from .solver import EquilibriumSolver, default_solver
 
-__all__ = ["Anderson", "DoMessenger", "EquilibriumSolver", "Newton", "Picard", "default_solver", "do"]
+__all__ = [
+    "Anderson",
+    "DoMessenger",
+    "EquilibriumSolver",
+    "Newton",
+    "Picard",
+    "default_solver",
+    "do",
+]

@@ -94,7 +94,17 @@ class DoMessenger(Messenger):
             return
         action, fn = self.actions[name], msg["fn"]
         self._matched.add(name)
-        msg["fn"] = lambda *args, **kwargs: self._transform_value(action, fn(*args, **kwargs))
+
+        def intervened_param(*args, **kwargs):
+            value = fn(*args, **kwargs)
+            out = self._transform_value(action, value)
+            if out is not value and hasattr(value, "unconstrained"):
+                # keep the link to the stored (unconstrained) param, which SVI collects from
+                # the trace, so that optimizers still update the underlying parameter
+                out.unconstrained = value.unconstrained
+            return out
+
+        msg["fn"] = intervened_param
 
     @staticmethod
     def _transform_value(action, value):

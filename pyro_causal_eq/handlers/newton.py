@@ -36,6 +36,12 @@ class Newton(EquilibriumSolver):
     def __init__(self, *, max_refinements: int = 20, **kwargs):
         super().__init__(**kwargs)
         self.max_refinements = max_refinements
+        self._validate()
+
+    def _validate(self) -> None:
+        super()._validate()
+        if not self.max_refinements >= 1:
+            raise ValueError(f"max_refinements must be at least 1, got {self.max_refinements}")
 
     def forward(self, f, z0, tol, max_iter):
         return newton(f, z0, tol=tol, max_iter=max_iter, atol=self.atol)
@@ -66,7 +72,7 @@ class Newton(EquilibriumSolver):
         )
 
     def _adjoint_fresh(self, vjp, g):
-        n = result.z.shape[-1]
+        n = g.shape[-1]
         eye = torch.eye(n, dtype=g.dtype, device=g.device)
         # Jᵀ from vector-Jacobian products with the unit vectors, batched over elements.
         basis = eye.expand(g.shape[:-1] + (n, n)).movedim(-2, 0)

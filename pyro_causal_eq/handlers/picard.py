@@ -27,9 +27,13 @@ class Picard(EquilibriumSolver):
 
     def __init__(self, *, beta: float = 1.0, **kwargs):
         super().__init__(**kwargs)
-        if not 0 < beta <= 2:
-            raise ValueError(f"beta must be in (0, 2], got {beta}")
         self.beta = beta
+        self._validate()
+
+    def _validate(self) -> None:
+        super()._validate()
+        if not 0 < self.beta <= 2:
+            raise ValueError(f"beta must be in (0, 2], got {self.beta}")
 
     def forward(self, f, z0, tol, max_iter):
         return picard(f, z0, tol=tol, max_iter=max_iter, beta=self.beta, atol=self.atol)

@@ -22,6 +22,14 @@ def _as_tensor(value, node: str) -> torch.Tensor:
     return tensor if tensor.is_floating_point() else tensor.to(torch.get_default_dtype())
 
 
+def _broadcast_shapes(*shapes) -> torch.Size:
+    """``torch.broadcast_shapes`` with a fast path for equal shapes (the common case)."""
+    first = shapes[0]
+    if all(shape == first for shape in shapes[1:]):
+        return torch.Size(first)
+    return torch.broadcast_shapes(*shapes)
+
+
 def _layout(system, nodes, init, first, event_dims) -> NodeLayout:
     batch_shapes, event_shapes = [], []
     for node in nodes:
@@ -36,14 +44,14 @@ def _layout(system, nodes, init, first, event_dims) -> NodeLayout:
         out_batch = out.shape[: max(0, out.dim() - event_dim)]
         out_event = out.shape[max(0, out.dim() - event_dim) :]
         try:
-            torch.broadcast_shapes(out_event, event_shape)
+            _broadcast_shapes(out_event, event_shape)
         except RuntimeError:
             raise ValueError(
                 f"equilibrate({system!r}): mechanism of node {node!r} returned shape "
                 f"{tuple(out.shape)}, which does not fit the node's shape {tuple(event_shape)} "
                 "given by its init"
             ) from None
-        if torch.broadcast_shapes(out_event, event_shape) != event_shape:
+        if _broadcast_shapes(out_event, event_shape) != event_shape:
             raise ValueError(
                 f"equilibrate({system!r}): mechanism of node {node!r} returned shape "
                 f"{tuple(out.shape)}, larger than the node's shape {tuple(event_shape)} given "
@@ -52,7 +60,7 @@ def _layout(system, nodes, init, first, event_dims) -> NodeLayout:
         batch_shapes += [out_batch, init[node].shape[: init[node].dim() - event_dim]]
         event_shapes.append(torch.Size(event_shape))
     try:
-        batch_shape = torch.broadcast_shapes(*batch_shapes)
+        batch_shape = _broadcast_shapes(*batch_shapes)
     except RuntimeError:
         shapes = {n: tuple(first[n].shape) for n in nodes}
         raise ValueError(
@@ -99,30 +107,27 @@ def solve_equilibrium(
     for node, value in values.items():
         if not bool(torch.isfinite(value).all()):
             raise EquilibriumError(f"equilibrate({system!r}): init of node {node!r} is not finite")
-    guard = ForbidSampling(system)
+    # one guard around every evaluation of the mechanisms (entered once, not per evaluation)
+    with ForbidSampling(system):
+        first = evaluate(mechanisms, parents, values)
+        for node, value in first.items():
+            if not bool(torch.isfinite(value.detach()).all()):
+                raise EquilibriumError(
+                    f"equilibrate({system!r}): mechanism of node {node!r} returns NaN or inf at "
+                    "the initial point; check its parameters (NaN?) and init"
+                )
+        layout = _layout(system, nodes, values, first, event_dims)
+        dtype = _common_dtype(list(first.values()) + list(values.values()))
+        values = {k: v.to(dtype) for k, v in values.items()}
 
-    def run(values: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        with guard:
-            return evaluate(mechanisms, parents, values)
+        def f(z: torch.Tensor) -> torch.Tensor:
+            out = layout.pack(evaluate(mechanisms, parents, layout.unpack(z)))
+            return out if out.dtype == dtype else out.to(dtype)
 
-    first = run(values)
-    for node, value in first.items():
-        if not bool(torch.isfinite(value.detach()).all()):
-            raise EquilibriumError(
-                f"equilibrate({system!r}): mechanism of node {node!r} returns NaN or inf at the "
-                "initial point; check its parameters (NaN?) and init"
-            )
-    layout = _layout(system, nodes, values, first, event_dims)
-    dtype = _common_dtype(list(first.values()) + list(values.values()))
-    values = {k: v.to(dtype) for k, v in values.items()}
-
-    def f(z: torch.Tensor) -> torch.Tensor:
-        return layout.pack(run(layout.unpack(z))).to(dtype)
-
-    solver = solver if solver is not None else default_solver(layout.size)
-    solver = solver.with_options(**dict(solver_overrides or {}))
-    z0 = layout.pack(values)
-    z, diagnostics = solver.solve(f, z0, system=system)
+        solver = solver if solver is not None else default_solver(layout.size)
+        solver = solver.with_options(**dict(solver_overrides or {}))
+        z0 = layout.pack(values)
+        z, diagnostics = solver.solve(f, z0, system=system)
     diagnostics["parents"] = parents
     return layout.unpack(z), diagnostics, layout
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -23,6 +25,9 @@ def mechanism_parents(mechanism: Mechanism, nodes: list[str], node: str = "?") -
     >>> mechanism_parents(lambda x, y: x + y, ["x", "y", "z"])
     ('x', 'y')
     """
+    fast = _plain_function_parents(mechanism, nodes, node)
+    if fast is not None:
+        return fast
     try:
         signature = inspect.signature(mechanism)
     except (TypeError, ValueError) as error:
@@ -44,6 +49,22 @@ def mechanism_parents(mechanism: Mechanism, nodes: list[str], node: str = "?") -
     return tuple(parents)
 
 
+def _plain_function_parents(mechanism, nodes, node) -> tuple[str, ...] | None:
+    """The parents read from the code object of a plain Python function (the common case,
+    much cheaper than ``inspect.signature``); ``None`` for anything else."""
+    fn = inspect.unwrap(mechanism, stop=lambda f: hasattr(f, "__signature__"))
+    if type(fn) is not types.FunctionType or hasattr(fn, "__signature__"):
+        return None
+    code = fn.__code__
+    n_positional, n_keyword = code.co_argcount, code.co_kwonlyargcount
+    names = code.co_varnames[: n_positional + n_keyword]
+    if code.co_flags & inspect.CO_VARARGS or not set(names) <= set(nodes):
+        return None  # errors and defaults are handled (and worded) by the general path
+    if code.co_flags & inspect.CO_VARKEYWORDS:
+        return tuple(nodes)
+    return tuple(names)
+
+
 @dataclass(frozen=True)
 class NodeLayout:
     """Where each node lives in the flat state ``z`` of shape ``batch_shape + (size,)``.
@@ -58,22 +79,27 @@ class NodeLayout:
     event_shapes: tuple[torch.Size, ...]
     batch_shape: torch.Size
 
-    @property
+    @functools.cached_property
     def sizes(self) -> tuple[int, ...]:
         return tuple(int(torch.Size(s).numel()) for s in self.event_shapes)
 
-    @property
+    @functools.cached_property
     def size(self) -> int:
         return sum(self.sizes)
 
     def pack(self, values: Mapping[str, torch.Tensor]) -> torch.Tensor:
         parts = []
         for name, event_shape in zip(self.names, self.event_shapes, strict=True):
-            value = values[name].expand(self.batch_shape + event_shape)
+            value = values[name]
+            shape = self.batch_shape + event_shape
+            if value.shape != shape:
+                value = value.expand(shape)
             parts.append(value.reshape(self.batch_shape + (-1,)))
-        return torch.cat(parts, dim=-1)
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
 
     def unpack(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        if len(self.names) == 1:  # the common single-node system: a view, no split
+            return {self.names[0]: z.reshape(z.shape[:-1] + self.event_shapes[0])}
         out = {}
         for name, event_shape, chunk in zip(
             self.names, self.event_shapes, z.split(self.sizes, dim=-1), strict=True

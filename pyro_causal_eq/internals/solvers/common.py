@@ -9,13 +9,20 @@ import torch
 
 
 def relative_residual(z: torch.Tensor, fz: torch.Tensor, atol: float = 0.0) -> torch.Tensor:
-    """Scale-invariant residual ``||z - f(z)|| / max(||z||, tiny)`` per batch element.
+    """Scale-invariant residual ``||z - f(z)|| / max(||z||, tiny)`` per batch element; NaN
+    where a norm is not finite (a diverging or NaN iterate).
 
     >>> relative_residual(torch.tensor([[2.0, 0.0]]), torch.tensor([[2.0, 1e-3]]))
     tensor([0.0005])
     """
     tiny = max(torch.finfo(z.dtype).tiny, atol)
-    return (z - fz).norm(dim=-1) / z.norm(dim=-1).clamp_min(tiny)
+    z_norm = torch.linalg.vector_norm(z, dim=-1)
+    g_norm = torch.linalg.vector_norm(z - fz, dim=-1)
+    residual = g_norm / z_norm.clamp_min(tiny)
+    # NaN marks divergence: an overflowing ||z|| must not pass for a zero residual (a start at
+    # the origin legitimately gives an infinite residual, not NaN)
+    finite = torch.isfinite(z_norm) & torch.isfinite(g_norm)
+    return torch.where(finite, residual, torch.full_like(residual, float("nan")))
 
 
 @dataclass
@@ -40,7 +47,7 @@ class ForwardResult:
             "solver": solver,
             "iterations": self.iterations,
             "residual": self.residual.detach(),
-            "max_residual": float(self.residual.max()) if self.residual.numel() else 0.0,
+            "max_residual": float(self.residual.detach().max()) if self.residual.numel() else 0.0,
             "converged": bool(self.converged.all()),
         }
 

@@ -31,6 +31,8 @@ def dense_jacobian(f: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor) -
 
     z = z.detach()
     try:
+        if not batch_shape:  # a single system: no batch to sum over
+            return torch.func.jacrev(f)(z)
         jac = torch.func.jacrev(summed)(z)  # (n, *batch, n)
     except Exception:  # noqa: BLE001 - any functorch limitation: use the loop
         with torch.enable_grad():

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from .common import ForwardResult, is_finite, relative_residual
+from .common import ForwardResult, relative_residual
 
 
 def picard(
@@ -39,6 +39,6 @@ def picard(
         fz = f(z)
         iterations += 1
         residual = relative_residual(z, fz, atol)
-        if not is_finite(fz):
-            break
+        if bool(torch.isnan(residual).any()):
+            break  # diverged
     return ForwardResult(z, residual, iterations, residual <= tol)

@@ -1,0 +1,220 @@
+"""The ``pyro-causal-eq`` command line.
+
+``pyro-causal-eq tradeoff`` designs GHG / employment trade-off interventions on an
+input-output economy (paper Sec. 5, Fig. 3b-c) and writes a netCDF dataset, CSV tables and the
+Pareto plot. Without data options it runs on the embedded ``pymrio`` test system (6 regions x 8
+sectors; no employment there, so the social indicator is value added).
+
+Subcommands are registered in :data:`SUBCOMMANDS` (name -> (add_arguments, run)); errors in
+the input print ``pyro-causal-eq: error: ...`` and return exit code 1 with no output file
+written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+EXIT_ERROR = 1
+
+
+def _parse_lambdas(tokens: list[str] | None):
+    if tokens is None:
+        return None
+    values = []
+    for token in tokens:
+        for part in token.replace(";", ",").split(","):
+            if not part.strip():
+                continue
+            try:
+                values.append(float(part))
+            except ValueError:
+                raise ValueError(f"--lambdas: {part!r} is not a number") from None
+    if not values:
+        raise ValueError("--lambdas: give at least one value")
+    return values
+
+
+def _add_tradeoff_arguments(parser: argparse.ArgumentParser) -> None:
+    data = parser.add_argument_group("data (default: the embedded pymrio test system)")
+    data.add_argument("--useeio", metavar="DIR", help="a USEEIO API model folder")
+    data.add_argument("--demand", help="USEEIO demand id (default: Production/Domestic)")
+    data.add_argument("--exiobase", metavar="ZIP", help="an Exiobase 3 archive or folder")
+    data.add_argument("--country", help="country code of the Exiobase archive, e.g. FR")
+    data.add_argument("--region", help="region of the pymrio test system (default: all)")
+    parser.add_argument(
+        "--lambdas",
+        nargs="+",
+        metavar="L",
+        help="trade-off weights (space or comma separated); default: 12 "
+        "log-spaced where the trade-off moves",
+    )
+    parser.add_argument("--num-lambdas", type=int, default=12, help="count of default lambdas")
+    parser.add_argument("--ghg", help="GHG indicator name (default: the model's)")
+    parser.add_argument("--social", help="social indicator name (default: employment / VA)")
+    parser.add_argument("--penalty", choices=("l1", "relative", "l2"), default="l1")
+    parser.add_argument("--method", choices=("exact", "gradient", "adam"), default="exact")
+    parser.add_argument("--target", choices=("assignment", "demand"), default="assignment")
+    parser.add_argument(
+        "--branches",
+        choices=("local", "bound", "milp"),
+        default="local",
+        help="cone search of the exact method (milp: global certificate, slower)",
+    )
+    parser.add_argument("--bounds", nargs=2, type=float, default=(0.0, 2.0), metavar=("LO", "HI"))
+    parser.add_argument("--steps", type=int, default=20_000, help="Adam steps (method adam)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    parser.add_argument("--top", type=int, default=10, help="rows of the sector table")
+    parser.add_argument("--out", default="tradeoff_results", metavar="DIR", help="output folder")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _load(args):
+    from .economics import IOModel
+
+    if args.useeio and args.exiobase:
+        raise ValueError("give either --useeio or --exiobase, not both")
+    if args.exiobase:
+        if not args.country:
+            raise ValueError("--exiobase needs --country (e.g. --country FR)")
+        return IOModel.from_exiobase(args.exiobase, args.country)
+    if args.country:
+        raise ValueError("--country applies to --exiobase only")
+    if args.useeio:
+        return IOModel.from_useeio(args.useeio, demand=args.demand)
+    import pymrio
+
+    return IOModel.from_pymrio(pymrio.load_test(), region=args.region)
+
+
+def run_tradeoff(args) -> int:
+    """Run the trade-off subcommand; returns the exit code."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import torch
+
+    from .economics import tradeoff
+    from .economics.objective import TradeoffObjective
+    from .economics.outputs import (
+        atomic_write,
+        pareto_plot,
+        sector_table,
+        summary_frame,
+        write_netcdf,
+    )
+
+    torch.set_num_threads(1)
+    lambdas = _parse_lambdas(args.lambdas)
+    if args.num_lambdas < 1:
+        raise ValueError("--num-lambdas must be at least 1")
+    io = _load(args)
+    ghg, social = args.ghg or io.default_ghg, args.social or io.default_social
+    for label, name in (("--ghg", ghg), ("--social", social)):
+        if name is None:
+            raise KeyError(f"{label}: choose an indicator among {io.indicators}")
+        io.indicator_index(name)
+    if lambdas is None:
+        lambdas = TradeoffObjective(io, ghg, social, args.penalty).default_lambdas(args.num_lambdas)
+    print(f"model: {io.name}, {io.n} sectors; GHG = {ghg!r}, social = {social!r}")
+    ds = tradeoff(
+        io,
+        np.asarray(lambdas),
+        ghg,
+        social,
+        penalty=args.penalty,
+        target=args.target,
+        bounds=tuple(args.bounds),
+        method=args.method,
+        steps=args.steps,
+        lr=args.lr,
+        branches=args.branches,
+        progress=not args.no_progress,
+    )
+    table = sector_table(ds, top=args.top)
+    summary = summary_frame(ds)
+    ax = pareto_plot(ds)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {out} exists and is not a folder")
+    written = [
+        write_netcdf(ds, out / "tradeoff.nc"),
+        atomic_write(out / "tradeoff.csv", lambda tmp: summary.to_csv(tmp)),
+        atomic_write(out / "alpha.csv", lambda tmp: ds["alpha"].to_pandas().to_csv(tmp)),
+        atomic_write(out / "sectors.csv", lambda tmp: table.to_csv(tmp, index=False)),
+        atomic_write(
+            out / "pareto.png",
+            lambda tmp: ax.figure.savefig(tmp, format="png", dpi=120, bbox_inches="tight"),
+        ),
+    ]
+    plt.close(ax.figure)
+    with np.printoptions(precision=4):
+        cols = ["ghg_change", "social_change", "objective", "optimality_gap", "time"]
+        print(summary[cols].to_string(float_format=lambda v: f"{v:.4g}"))
+    print(f"\nsectors with the largest {social} reduction at lambda = {table.attrs['lam']:.4g}:")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print("\nwrote:")
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
+#: subcommand name -> (add_arguments(parser), run(args) -> exit code, help)
+SUBCOMMANDS = {
+    "tradeoff": (
+        _add_tradeoff_arguments,
+        run_tradeoff,
+        "GHG / employment trade-off interventions on an input-output economy",
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with one subparser per entry of :data:`SUBCOMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog="pyro-causal-eq",
+        description="Soft interventions in cyclic causal models at equilibrium.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (add_arguments, run, help_text) in SUBCOMMANDS.items():
+        subparser = sub.add_parser(name, help=help_text, description=help_text)
+        add_arguments(subparser)
+        subparser.set_defaults(_run=run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``pyro-causal-eq`` console script; returns the exit code."""
+    from .economics.validation import IOTableError
+    from .errors import EquilibriumError
+
+    args = build_parser().parse_args(argv)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return args._run(args)
+    except (
+        FileNotFoundError,
+        FileExistsError,
+        NotADirectoryError,
+        IsADirectoryError,
+        PermissionError,
+        KeyError,
+        ValueError,
+        IOTableError,
+        EquilibriumError,
+        RuntimeError,
+    ) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"pyro-causal-eq: error: {message}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

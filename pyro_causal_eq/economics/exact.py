@@ -1,0 +1,351 @@
+"""Exact trade-off optimum by a change of variables to output space (a (mixed-integer) LP).
+
+With ``x = diag(α)(A x + y)`` and ``z = A x + y``, a factor ``α_i ∈ [lo, hi]`` exists iff
+``(x_i, z_i)`` lies in the cone ``lo z_i <= x_i <= hi z_i`` (``z_i >= 0``) or its mirror
+(``z_i <= 0``), so the image of the box of factors is a union of polyhedra in ``x``-space,
+one per sign pattern (cone choice). The objective ``wᶜᵀx + λ Σ wᵢ|xᵢ - xᵢ*|`` is linear plus
+L1, so each polyhedron gives an LP whose optimum is exact (the infimum over the open box is
+the minimum over the closed one). For nonnegative ``A`` and ``y`` only the unintervened cones
+are reachable and one LP is the global optimum. Sectors whose sign can change (negative final
+demand or output, negative coefficients) are handled by improving cone flips where a path of
+factors can pass from one cone to the other (at the apex ``x_i = z_i = 0``), and optionally
+certified globally by a mixed-integer program with one binary per such sector (big-M from
+``|x| <= (I - hi|A|)⁻¹ hi|y|``). The factors are recovered as ``α = x / z``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+
+from .validation import spectral_radius
+
+
+@dataclass
+class ExactSolution:
+    """Result of :func:`solve_exact`: factors, the LP's ``x`` and optimal value, status."""
+
+    alpha: np.ndarray
+    x: np.ndarray
+    value: float
+    status: str
+    branches: int
+    bound: float = -np.inf
+
+
+def _ambiguous(A: np.ndarray, y: np.ndarray, x0: np.ndarray) -> set[int]:
+    """Sectors whose cone (sign of ``z``) may flip under interventions."""
+    amb = set(np.flatnonzero((y < 0) | (x0 <= 0) | (A < 0).any(axis=1)).tolist())
+    grow = True
+    while grow:
+        grow = False
+        for i in np.flatnonzero(y <= 0):
+            if i not in amb and any(A[i, j] != 0 for j in amb):
+                amb.add(int(i))
+                grow = True
+    return amb
+
+
+def solve_exact(
+    A: np.ndarray,
+    y: np.ndarray,
+    w_c: np.ndarray,
+    w_e: np.ndarray,
+    lam: float,
+    bounds: tuple[float, float] = (0.0, 2.0),
+    target: str = "assignment",
+    time_limit: float = 60.0,
+    branches: str = "local",
+) -> ExactSolution:
+    """Minimize ``w_cᵀx(α) + lam Σ w_e,i |x_i(α) - x_i(1)|`` over ``α ∈ [lo, hi]ⁿ`` exactly.
+
+    :param A: technical coefficients.
+    :param y: final demand.
+    :param w_c: linear cost per unit output (GHG intensities, possibly normalized).
+    :param w_e: nonnegative weights of the output deviations (|employment intensities|).
+    :param lam: trade-off weight.
+    :param bounds: ``(lo, hi)`` box of the factors.
+    :param target: ``"assignment"`` (``x = α ⊙ (Ax + y)``) or ``"demand"`` (``x = Ax + α⊙y``).
+    :param branches: how the cones of sectors whose sign may change (negative final demand or
+        output, negative coefficients) are chosen: ``"local"`` (default: the LP of the
+        unintervened cones, then improving flips at cone apexes, where a continuous path of
+        factors can change cone), ``"bound"`` (also a lower bound from the LP relaxation of the
+        branch MILP) or ``"milp"`` (global over all cone patterns: the mixed-integer program
+        when the relaxation does not certify the local solution). Without such sectors every
+        mode is the global optimum of one LP.
+
+    >>> A = np.array([[0.1, 0.2], [0.3, 0.1]]); y = np.array([1.0, 2.0])
+    >>> sol = solve_exact(A, y, np.array([1.0, 0.1]), np.array([0.0, 0.0]), lam=0.0)
+    >>> sol.alpha.round(6), round(sol.value, 9)   # no penalty: shut everything down
+    (array([0., 0.]), 0.0)
+    """
+    lo, hi = map(float, bounds)
+    if branches not in ("local", "bound", "milp"):
+        raise ValueError(f"branches must be 'local', 'bound' or 'milp', got {branches!r}")
+    n = A.shape[0]
+    eye = np.eye(n)
+    x0 = np.linalg.solve(eye - A, y)
+    if target == "demand":
+        return _solve_demand(A, y, x0, w_c, w_e, lam, lo, hi, time_limit)
+    if target != "assignment":
+        raise ValueError(f"target must be 'assignment' or 'demand', got {target!r}")
+    absA = np.abs(A)
+    if spectral_radius(hi * absA) < 1.0:
+        xb = np.linalg.solve(eye - hi * absA, hi * np.abs(y))  # |x(α)| <= xb on the box
+        finite = True
+    else:  # no a-priori bound: keep the observed sign pattern
+        xb, finite = np.abs(x0) * 10.0, False
+    xb = np.maximum(xb, 1e-12 * max(float(xb.max()), 1e-300))
+    problem = _Problem(A, y, x0, w_c, w_e, lam, lo, hi, xb, finite, time_limit)
+    ambiguous = sorted(_ambiguous(A, y, x0)) if finite else []
+    natural = np.where(x0 >= 0, 1.0, -1.0)
+    # 1. the LP of the unintervened cones, then improving flips of sectors at a cone apex
+    #    (z_i = x_i = 0, where the image of the box passes from one cone to the mirrored one)
+    pattern = natural
+    x, value = problem.lp(pattern)
+    for _ in range(n if finite else 0):
+        best = None
+        for i in _apex(A, y, x):
+            flipped = pattern.copy()
+            flipped[i] = -flipped[i]
+            try:
+                candidate = problem.lp(flipped)
+            except RuntimeError:
+                continue
+            if candidate[1] < value - 1e-10 * abs(value):
+                if best is None or candidate[1] < best[1][1]:
+                    best = (flipped, candidate)
+        if best is None:
+            break
+        pattern, (x, value) = best[0], best[1]
+    status, bound = "optimal over the cone pattern reached by apex flips", -np.inf
+    if not finite or branches == "local":
+        return _finish(problem, x, value, status, len(ambiguous), bound)
+    # 2. certificate: the LP relaxation of the branch MILP bounds every sign pattern
+    ambiguous = sorted(
+        set(ambiguous) | set(_apex(A, y, x)) | set(np.flatnonzero(pattern != natural).tolist())
+    )
+    if not ambiguous:
+        return _finish(problem, x, value, "optimal (LP, no cone can flip)", 0, value)
+    bound = problem.branch_bound(ambiguous, pattern, relax=True)[1]
+    if value <= bound + 1e-8 * abs(value) + 1e-12:
+        status = "optimal (LP-relaxation certificate)"
+    elif branches == "milp":
+        # 3. the mixed-integer program over the branches of the ambiguous sectors
+        x_mip, bound, branch = problem.branch_bound(ambiguous, pattern)
+        flipped = pattern.copy()
+        flipped[ambiguous] = np.where(branch > 0.5, 1.0, -1.0)
+        try:
+            x_lp, v_lp = problem.lp(flipped)
+        except RuntimeError:
+            x_lp, v_lp = x_mip, bound
+        if v_lp < value:
+            x, value = x_lp, v_lp
+        status = "optimal (MILP over cone branches)"
+    else:
+        status = "local optimum over cone patterns; bound from the LP relaxation"
+    return _finish(problem, x, value, status, len(ambiguous), min(bound, value))
+
+
+def _apex(A, y, x) -> list[int]:
+    """Sectors at a cone apex (``z_i = x_i = 0`` up to rounding)."""
+    z = A @ x + y
+    tiny = 1e-7 * (np.abs(A) @ np.abs(x) + np.abs(y) + np.abs(x)) + 1e-300
+    return [int(i) for i in np.flatnonzero((np.abs(z) <= tiny) & (np.abs(x) <= tiny))]
+
+
+def _finish(problem, x, value, status, branches, bound) -> ExactSolution:
+    """Factors ``α = x / z`` from the optimal outputs (snapped to the bounds when exact)."""
+    A, y, lo, hi = problem.A, problem.y, problem.lo, problem.hi
+    z = A @ x + y
+    zscale = np.abs(A) @ np.abs(x) + np.abs(y)
+    safe = np.abs(z) > 1e-10 * np.maximum(zscale, 1e-300)
+    alpha = np.clip(np.where(safe, x / np.where(safe, z, 1.0), 1.0), lo, hi)
+    alpha = _snap(A, y, problem.x0, problem.w_c, problem.w_e, problem.lam, alpha, lo, hi)
+    return ExactSolution(alpha, x, value, status, branches, bound)
+
+
+def _snap(A, y, x0, w_c, w_e, lam, alpha, lo, hi, rtol: float = 1e-6) -> np.ndarray:
+    """Move factors within LP tolerance of a bound onto it when that does not increase the
+    objective (evaluated on the exact equilibrium)."""
+    eye = np.eye(A.shape[0])
+
+    def value(a):
+        x = np.linalg.solve(eye - a[:, None] * A, a * y)
+        return w_c @ x + lam * (w_e * np.abs(x - x0)).sum()
+
+    width = hi - lo
+    snapped = np.where(alpha - lo <= rtol * width, lo, alpha)
+    snapped = np.where(hi - snapped <= rtol * width, hi, snapped)
+    return snapped if value(snapped) <= value(alpha) else alpha
+
+
+class _Problem:
+    """The data of one assignment trade-off, with the LPs over sign patterns (cones)."""
+
+    def __init__(self, A, y, x0, w_c, w_e, lam, lo, hi, xb, finite, time_limit):
+        self.A, self.y, self.x0, self.w_c, self.w_e = A, y, x0, w_c, w_e
+        self.lam, self.lo, self.hi, self.xb, self.finite = lam, lo, hi, xb, finite
+        self.time_limit = time_limit
+        self.ubound = np.full(len(y), 1.0 + 1e-9) if finite else np.full(len(y), np.inf)
+
+    def _scaled(self, s: np.ndarray):
+        At = self.A * s[None, :] / s[:, None]  # z / s = At u + yt with x = s * u
+        yt = self.y / s
+        zb = np.abs(At) @ np.minimum(self.xb / s, 1e300) + np.abs(yt)  # |z_i| / s_i <= zb_i
+        return At, yt, zb
+
+    def lp(self, pattern: np.ndarray) -> tuple[np.ndarray, float]:
+        """Optimum over one cone pattern, variables scaled by ``|x*|`` (tight tolerances)."""
+        s = np.maximum(np.abs(self.x0), 1e-9 * float(np.abs(self.x0).max()))
+        At, yt, zb = self._scaled(s)
+        u, value, _, _ = _branch_lp(
+            At,
+            yt,
+            self.x0 / s,
+            self.w_c * s,
+            self.w_e * s,
+            self.lam,
+            self.lo,
+            self.hi,
+            [],
+            zb,
+            self.ubound * self.xb / s,
+            pattern,
+            self.time_limit,
+        )
+        return u * s, value
+
+    def branch_bound(self, ambiguous, pattern, relax: bool = False):
+        """The MILP over the branches of ``ambiguous`` (or its LP relaxation: a lower bound),
+        variables scaled by the a-priori bound ``xb`` so that the big-M constants are O(1)."""
+        At, yt, zb = self._scaled(self.xb)
+        u, value, _, branch = _branch_lp(
+            At,
+            yt,
+            self.x0 / self.xb,
+            self.w_c * self.xb,
+            self.w_e * self.xb,
+            self.lam,
+            self.lo,
+            self.hi,
+            ambiguous,
+            zb,
+            self.ubound,
+            pattern,
+            self.time_limit,
+            relax=relax,
+        )
+        return u * self.xb, value, branch
+
+
+def _branch_lp(
+    At, yt, u0, wc, we, lam, lo, hi, ambiguous, zb, ubound, sign, time_limit, relax=False
+):
+    """The (MI)LP in scaled variables ``u`` (outputs), ``t`` (|u - u0|), ``b`` (branches);
+    sectors not in ``ambiguous`` keep the cone ``sign``. Without branches it is a plain LP
+    solved by the dual simplex to tight tolerances."""
+    n = At.shape[0]
+    dev = np.flatnonzero(we > 0)
+    m, k = dev.size, len(ambiguous)
+    cost = np.concatenate([wc, lam * we[dev], np.zeros(k)])
+    # objective of order 1e6 at the unintervened point: the solver's absolute gaps and
+    # tolerances then stay far below the resolution that matters
+    scale = abs(float(wc @ u0)) or float(np.abs(cost).max()) or 1.0
+    scale /= 1e6
+    cost = cost / scale
+    eye = sparse.identity(n, format="csr")
+    Asp = sparse.csr_matrix(At)
+    rows, lbs, ubs = [], [], []
+    big = (hi + max(lo, 0.0)) * zb + np.minimum(ubound, 1e300) + 1e-6
+    fixed = np.ones(n, dtype=bool)
+    fixed[ambiguous] = False
+    for row, offset in ((eye - lo * Asp, -lo * yt), (hi * Asp - eye, hi * yt)):
+        # u - lo z >= 0 and hi z - u >= 0 in the cone z >= 0 (reversed in the mirror cone);
+        # fixed sectors: sign * (row u + offset) >= 0
+        rows.append(sparse.hstack([sparse.diags(sign) @ row, sparse.csr_matrix((n, m + k))]))
+        lbs.append(np.where(fixed, -sign * offset, -np.inf))
+        ubs.append(np.full(n, np.inf))
+        if k:  # b = 1: row u + offset >= 0 ; b = 0: <= 0 (big-M both ways)
+            sub, bigk = row[ambiguous], big[ambiguous]
+            block = sparse.hstack([sub, sparse.csr_matrix((k, m)), -sparse.diags(bigk)])
+            rows += [block, block]
+            lbs += [-offset[ambiguous] - bigk, np.full(k, -np.inf)]
+            ubs += [np.full(k, np.inf), -offset[ambiguous]]
+    if m:
+        sel = sparse.csr_matrix((np.ones(m), (np.arange(m), dev)), shape=(m, n))
+        tm = sparse.identity(m, format="csr")
+        zk = sparse.csr_matrix((m, k))
+        rows += [sparse.hstack([sel, -tm, zk]), sparse.hstack([sel, tm, zk])]
+        lbs += [np.full(m, -np.inf), u0[dev]]  # u - t <= u0 ; u + t >= u0
+        ubs += [u0[dev], np.full(m, np.inf)]
+    matrix = sparse.vstack(rows, format="csr")
+    lb, ub = np.concatenate(lbs), np.concatenate(ubs)
+    var_lb = np.concatenate([-ubound, np.zeros(m), np.zeros(k)])
+    var_ub = np.concatenate([ubound, np.full(m, np.inf), np.ones(k)])
+    if k and not relax:
+        result = milp(
+            cost,
+            integrality=np.concatenate([np.zeros(n + m), np.ones(k)]),
+            bounds=Bounds(var_lb, var_ub),
+            constraints=LinearConstraint(matrix, lb, ub),
+            options={"time_limit": time_limit, "mip_rel_gap": 1e-9, "presolve": True},
+        )
+    else:
+        has_lb, has_ub = np.isfinite(lb), np.isfinite(ub)
+        result = linprog(
+            cost,
+            A_ub=sparse.vstack([-matrix[has_lb], matrix[has_ub]], format="csr"),
+            b_ub=np.concatenate([-lb[has_lb], ub[has_ub]]),
+            bounds=np.column_stack([var_lb, var_ub]),
+            method="highs-ds",
+            options={
+                "primal_feasibility_tolerance": 1e-10,
+                "dual_feasibility_tolerance": 1e-10,
+                "time_limit": time_limit,
+            },
+        )
+    if result.x is None or result.status not in (0,):
+        raise RuntimeError(f"exact trade-off solver failed: {result.message}")
+    branch = result.x[n + m :] if k else np.zeros(0)
+    return result.x[:n], float(result.fun) * scale, result.message, branch
+
+
+def _solve_demand(A, y, x0, w_c, w_e, lam, lo, hi, time_limit) -> ExactSolution:
+    """Final-demand factors: ``x = (I - A)⁻¹ diag(y) α`` is linear in ``α``: a plain LP."""
+    n = A.shape[0]
+    M = np.linalg.solve(np.eye(n) - A, np.diag(y))
+    s = np.maximum(np.abs(x0), 1e-12 * max(float(np.abs(x0).max()), 1e-300))
+    Ms = M / s[:, None]
+    dev = np.flatnonzero(w_e > 0)
+    m = dev.size
+    cost = np.concatenate([M.T @ w_c, lam * (w_e * s)[dev]])
+    scale = (abs(float(w_c @ x0)) or float(np.abs(cost).max()) or 1.0) / 1e6
+    tm = np.eye(m)
+    u0 = (x0 / s)[dev]
+    # |Ms α - u0| <= t  <=>  Ms α - t <= u0  and  -Ms α - t <= -u0
+    result = linprog(
+        cost / scale,
+        A_ub=np.vstack([np.hstack([Ms[dev], -tm]), np.hstack([-Ms[dev], -tm])]),
+        b_ub=np.concatenate([u0, -u0]),
+        bounds=np.column_stack(
+            [
+                np.concatenate([np.full(n, lo), np.zeros(m)]),
+                np.concatenate([np.full(n, hi), np.full(m, np.inf)]),
+            ]
+        ),
+        method="highs-ds",
+        options={
+            "primal_feasibility_tolerance": 1e-10,
+            "dual_feasibility_tolerance": 1e-10,
+            "time_limit": time_limit,
+        },
+    )
+    if result.x is None or result.status != 0:
+        raise RuntimeError(f"exact trade-off solver failed: {result.message}")
+    alpha = np.clip(result.x[:n], lo, hi)
+    value = float(result.fun) * scale
+    return ExactSolution(alpha, M @ alpha, value, result.message, 0, value)

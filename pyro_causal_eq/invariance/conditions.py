@@ -1,0 +1,301 @@
+"""Checks from the theory: triplet validity and Proposition 3 (existence of an invariant soft
+intervention) at a reference point. Proposition 4 is in :mod:`.partition`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import networkx as nx
+import torch
+
+from ..graph import causal_graph
+from .features import auxiliary_features, flat_indices, system_jacobian
+from .nodes import NodeRef, SystemInfo, check_index, find_system, run_recorded, site_names
+from .parameters import Parameters, reference_parameters, with_parameters
+
+
+@dataclass
+class Triplet:
+    """A validated (intervention, invariant, auxiliary) triplet at the reference point."""
+
+    intervention: dict
+    invariant: NodeRef
+    auxiliary: NodeRef
+    system: SystemInfo
+    target_event_dims: dict[str, int]
+
+
+def prepare_triplet(
+    model: Callable,
+    intervention: Mapping,
+    invariant,
+    auxiliary,
+    reference: Mapping[str, torch.Tensor],
+    args=(),
+    kwargs=None,
+    graph: nx.DiGraph | None = None,
+) -> Triplet:
+    """Validate a triplet on a reference run; clear errors for unknown names, an auxiliary or
+    invariant node equal to an intervened one, and an invariant node not downstream of the
+    intervention."""
+    if not isinstance(intervention, Mapping) or not intervention:
+        raise TypeError("intervention must be a non-empty dict name -> Lie group element")
+    invariant = NodeRef.parse(invariant)
+    auxiliary = invariant if auxiliary is None else NodeRef.parse(auxiliary)
+    if auxiliary.node in intervention:
+        raise ValueError(
+            f"the auxiliary node {auxiliary.label!r} equals the intervened node "
+            f"{auxiliary.node!r}: Definition 4 needs k != i"
+        )
+    if invariant.node in intervention:
+        raise ValueError(
+            f"the invariant node {invariant.label!r} equals the intervened node "
+            f"{invariant.node!r}: Definition 4 needs j != i"
+        )
+    trace, systems = run_recorded(lambda: with_parameters(model, reference, args, kwargs))
+    sites = site_names(trace)
+    nodes = {n: s for s in systems for n in s.mechanisms}
+    for name in intervention:
+        if name not in nodes and name not in sites:
+            raise KeyError(
+                f"intervened {name!r} is neither an equilibrium node nor a site of the model "
+                f"(nodes: {sorted(nodes)}, sites: {sorted(sites)})"
+            )
+    system = find_system(systems, invariant.node, "invariant node")
+    find_system(systems, auxiliary.node, "auxiliary node")
+    if auxiliary.node not in system.mechanisms:
+        raise ValueError(
+            f"auxiliary {auxiliary.label!r} and invariant {invariant.label!r} must belong to the "
+            "same equilibrium system"
+        )
+    check_index(invariant, system, "invariant node")
+    check_index(auxiliary, system, "auxiliary node")
+    if graph is None:
+        graph = causal_graph(lambda: with_parameters(model, reference, args, kwargs))
+    if not any(n in graph and nx.has_path(graph, n, invariant.node) for n in intervention):
+        raise ValueError(
+            f"the invariant node {invariant.label!r} is not downstream of the intervened "
+            f"{sorted(intervention)} in the causal graph: there is nothing to keep invariant"
+        )
+    dims = {}
+    for name in intervention:
+        if name in nodes:
+            dims[name] = nodes[name].event_dim(name)
+        else:
+            site = trace.nodes[name]
+            dims[name] = site["value"].dim() if site["type"] == "param" else site["fn"].event_dim
+    return Triplet(dict(intervention), invariant, auxiliary, system, dims)
+
+
+@dataclass
+class Proposition3Report:
+    """The three parts of the sufficient condition of Proposition 3 at a reference point.
+
+    :attr reduced_jacobian_ok: ``x_{-j} -> x_{-j} - f_{-j}`` has an invertible Jacobian.
+    :attr parameter_rank_ok: ``J^θ_{x*_{Pa_k}}`` has full column rank.
+    :attr effect_ok: the auxiliary node has a non-zero effect on the invariant node.
+    :attr held_rank: rank of the parameter-to-parents Jacobian with the auxiliary held fixed
+        (its mechanism cut, as after the replacement); see :attr:`learnable`.
+    """
+
+    invariant: str
+    auxiliary: str
+    features: list[str]
+    reduced_smallest_singular_value: float
+    parameter_jacobian: torch.Tensor
+    parameter_rank: int
+    n_parameters: int
+    effect: torch.Tensor
+    reduced_jacobian_ok: bool
+    parameter_rank_ok: bool
+    effect_ok: bool
+    held_rank: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def holds(self) -> bool:
+        """The three parts of Proposition 3 hold."""
+        return self.reduced_jacobian_ok and self.parameter_rank_ok and self.effect_ok
+
+    @property
+    def learnable(self) -> bool:
+        """Proposition 3 holds and the parents still reveal every parameter direction when the
+        auxiliary is held fixed (as after replacing its mechanism)."""
+        return self.holds and self.held_rank == self.n_parameters
+
+    def explain(self) -> str:
+        """A human-readable account of which part holds and which fails."""
+        head = (
+            f"Proposition 3 for invariant {self.invariant!r} via auxiliary {self.auxiliary!r}: "
+            + ("holds" if self.holds else "FAILS")
+            + ("" if self.learnable or not self.holds else " (but see the note)")
+        )
+        lines = [
+            head,
+            f"  (a) reduced Jacobian I - ∂f_-j/∂x_-j invertible: {self.reduced_jacobian_ok} "
+            f"(smallest relative singular value {self.reduced_smallest_singular_value:.3g})",
+            f"  (b) parameter-to-parents Jacobian full column rank: {self.parameter_rank_ok} "
+            f"(rank {self.parameter_rank} of {self.n_parameters} parameters; parents read: "
+            f"{self.features})",
+            f"  (c) effect ∂x*_j/∂x_k non-zero: {self.effect_ok} "
+            f"(max |effect| {float(self.effect.abs().max()) if self.effect.numel() else 0:.3g})",
+        ]
+        return "\n".join(lines + [f"  note: {n}" for n in self.notes])
+
+
+def check_proposition3(
+    model: Callable,
+    intervention: Mapping,
+    invariant,
+    auxiliary=None,
+    parameters: Parameters | None = None,
+    *,
+    args=(),
+    kwargs=None,
+    reference: Mapping | None = None,
+    rtol: float = 1e-8,
+) -> Proposition3Report:
+    """Evaluate the sufficient condition of Proposition 3 at a reference point.
+
+    :param model: the Pyro model.
+    :param intervention: intervened node or site -> Lie group element.
+    :param invariant: invariant node (``"y"``, ``"y[0]"`` or ``("y", 0)``).
+    :param auxiliary: auxiliary node (default: the invariant node).
+    :param parameters: the free model parameters (name -> distribution, or a callable
+        ``n -> dict``); the reference point is their mean unless ``reference`` is given.
+    :param args: positional model arguments.
+    :param kwargs: fixed keyword model arguments.
+    :param reference: parameter values at the reference point (unbatched).
+    :param rtol: relative tolerance for singular values and ranks.
+    :returns: a :class:`Proposition3Report`; ``report.explain()`` says which part fails.
+
+    >>> import torch, pyro_causal_eq as pce
+    >>> def model(gamma=torch.tensor(0.5)):
+    ...     return pce.equilibrate("s", {"y": lambda z: 1.0 + 0.5 * z, "z": lambda y: gamma * y},
+    ...                            init={"y": torch.zeros(()), "z": torch.zeros(())})
+    >>> report = check_proposition3(model, {"y": pce.Scale(1.2)}, "z",
+    ...                             parameters={"gamma": torch.distributions.Uniform(0.4, 0.6)})
+    >>> report.holds, report.learnable  # gamma reaches y only through z: not learnable
+    (True, False)
+    """
+    if parameters is None and reference is None:
+        raise ValueError("check_proposition3 needs the free parameters or a reference point")
+    ref = reference_parameters(parameters, reference)
+    triplet = prepare_triplet(model, intervention, invariant, auxiliary, ref, args, kwargs)
+    system, inv, aux = triplet.system, triplet.invariant, triplet.auxiliary
+    features = auxiliary_features([system], aux)
+    jac = system_jacobian(system)
+    n = jac.shape[0]
+    eye = torch.eye(n, dtype=jac.dtype)
+    notes: list[str] = []
+    j_idx = flat_indices(system, inv)
+    keep = [i for i in range(n) if i not in j_idx]
+    reduced = (eye - jac)[keep][:, keep]
+    smallest = _relative_smallest(reduced) if keep else 1.0
+    reduced_ok = smallest > rtol
+    # (c) effect of a hard intervention x_k = λ on x_j: dx_-k/dλ = (I - J)_-k,-k⁻¹ J_-k,k
+    k_idx = flat_indices(system, aux)
+    rest = [i for i in range(n) if i not in k_idx]
+    if set(j_idx) <= set(k_idx):
+        effect = torch.eye(len(k_idx), dtype=jac.dtype)[[k_idx.index(i) for i in j_idx]]
+    else:
+        block = (eye - jac)[rest][:, rest]
+        if _relative_smallest(block) <= rtol:
+            notes.append("x_-k is not locally solvable with x_k held fixed: effect undefined")
+            effect = torch.zeros(len(j_idx), len(k_idx), dtype=jac.dtype)
+        else:
+            d = torch.linalg.solve(block, jac[rest][:, k_idx])
+            effect = d[[rest.index(i) for i in j_idx if i in rest]]
+    scale = jac.abs().max().clamp_min(1.0)
+    effect_ok = bool(effect.abs().max() > rtol * scale) if effect.numel() else False
+    # (b) Jacobian of the parameters -> equilibrium parents of k
+    pj, n_params = _parameter_jacobian(model, ref, args, kwargs, aux, features)
+    rank = _rank(pj, rtol)
+    aux_value = aux.select(system.values[aux.node], system.event_dim(aux.node)).detach()
+    hold = aux_value[..., 0] if aux.index is not None else system.values[aux.node].detach()
+    held, _ = _parameter_jacobian(model, ref, args, kwargs, aux, features, hold=hold)
+    held_rank = _rank(held, rtol)
+    if held_rank < n_params:
+        notes.append(
+            f"with the auxiliary held fixed (its mechanism replaced), its parents reveal only "
+            f"{held_rank} of {n_params} parameter directions: a replacement reading the parents "
+            "cannot track parameters that reach them only through the auxiliary itself"
+        )
+    if not features:
+        notes.append(f"the auxiliary {aux.label!r} reads no node: its replacement is a constant")
+    return Proposition3Report(
+        inv.label,
+        aux.label,
+        [f.label for f in features],
+        smallest,
+        pj,
+        rank,
+        n_params,
+        effect,
+        reduced_ok,
+        rank == n_params and n_params > 0,
+        effect_ok,
+        held_rank,
+        notes,
+    )
+
+
+def _relative_smallest(matrix: torch.Tensor) -> float:
+    sv = torch.linalg.svdvals(matrix)
+    return float(sv[-1] / sv[0].clamp_min(1e-300)) if sv.numel() else 1.0
+
+
+def _parameter_jacobian(model, ref, args, kwargs, aux, features, hold=None):
+    """``∂ x*_{Pa_k} / ∂θ`` at the reference; with ``hold`` (the auxiliary's reference value)
+    the auxiliary is held fixed at it (its mechanism cut), as after a replacement."""
+    from ..handlers.do import do
+    from .rewire import ReplaceElement
+
+    leaves = {
+        k: v.detach().clone().requires_grad_(True)
+        for k, v in ref.items()
+        if torch.as_tensor(v).is_floating_point()
+    }
+
+    def run():
+        return with_parameters(model, dict(ref, **leaves), args, kwargs)
+
+    with torch.enable_grad():
+        if hold is None:
+            _, systems = run_recorded(run)
+        elif aux.index is None:
+            with do(actions={aux.node: hold}):
+                _, systems = run_recorded(run)
+        else:
+            with ReplaceElement(aux, lambda: hold):
+                _, systems = run_recorded(run)
+        system = find_system(systems, aux.node, "auxiliary node")
+        rows = [
+            f.select(system.values[f.node], system.event_dim(f.node)).reshape(-1) for f in features
+        ]
+        values = torch.cat(rows) if rows else torch.zeros(0)
+        inputs = list(leaves.values())
+        n_params = sum(v.numel() for v in inputs)
+        jac = []
+        for value in values:
+            if not value.requires_grad:
+                jac.append(torch.zeros(n_params, dtype=value.dtype))
+                continue
+            grads = torch.autograd.grad(value, inputs, retain_graph=True, allow_unused=True)
+            jac.append(
+                torch.cat(
+                    [
+                        (g if g is not None else torch.zeros_like(x)).reshape(-1)
+                        for g, x in zip(grads, inputs, strict=True)
+                    ]
+                )
+            )
+    return (torch.stack(jac) if jac else torch.zeros(0, n_params)).detach(), n_params
+
+
+def _rank(matrix: torch.Tensor, rtol: float) -> int:
+    if not matrix.numel():
+        return 0
+    sv = torch.linalg.svdvals(matrix)
+    return int((sv > rtol * sv.max()).sum()) if bool(sv.max() > 0) else 0
