@@ -222,3 +222,25 @@ def test_backward_tolerance_option_is_honoured():
         x = pce.equilibrate("b", {"x": lambda x: 0.9 * x + theta}, init={"x": torch.zeros(70)})["x"]
     x.sum().backward()
     assert abs(float(theta.grad) - 700.0) < 1e-9
+
+
+@pytest.mark.parametrize("n", [3, 40])
+def test_newton_gradient_after_a_warm_start_at_the_solution(n):
+    # Newton converges before any step, so no factorization is available for the adjoint
+    W = contraction(n, 0.7, seed=8)
+    b0 = torch.randn(n)
+    handler = pce.Newton(warm_start=True)
+
+    def solve(b):
+        with handler:
+            return pce.equilibrate(
+                "w", {"x": lambda x: torch.tanh(x @ W.T + b)}, init={"x": torch.zeros(n)}
+            )["x"]
+
+    solve(b0)
+    b = b0.clone().requires_grad_()
+    x = solve(b)
+    x.sum().backward()
+    D = torch.diag(1 - torch.tanh(x.detach() @ W.T + b0) ** 2)
+    expected = torch.linalg.solve(torch.eye(n) - D @ W, D).sum(0)
+    torch.testing.assert_close(b.grad, expected, rtol=1e-10, atol=1e-11)

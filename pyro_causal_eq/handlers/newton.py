@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import EquilibriumError
-from ..internals.solvers import newton
+from ..internals.solvers import anderson, newton
 from .solver import EquilibriumSolver
 
 
@@ -52,8 +52,8 @@ class Newton(EquilibriumSolver):
     def adjoint(self, vjp, g, result, tol, max_iter):
         state = result.state
         with torch.no_grad():
-            if "lu" not in state:  # converged before any step: factor Jᵀ at the solution
-                return self._adjoint_fresh(vjp, g)
+            if "lu" not in state:  # converged before any step (e.g. a warm start)
+                return self._adjoint_fresh(vjp, g, tol, max_iter)
             lu, pivots = state["lu"], state["pivots"]
 
             def precondition(r: torch.Tensor) -> torch.Tensor:
@@ -71,8 +71,14 @@ class Newton(EquilibriumSolver):
             f"{self.max_refinements} refinements: I - ∂F/∂x may be singular"
         )
 
-    def _adjoint_fresh(self, vjp, g):
+    def _adjoint_fresh(self, vjp, g, tol, max_iter):
+        """The adjoint without a factorization: Anderson on ``u = Jᵀu + g`` for all but tiny
+        systems, and ``Jᵀ`` from ``n`` vector-Jacobian products + LU otherwise."""
         n = g.shape[-1]
+        if n > 16:
+            back = anderson(lambda u: vjp(u) + g, g, tol=tol, max_iter=max(max_iter, 500))
+            if bool(back.converged.all()):
+                return back.z
         eye = torch.eye(n, dtype=g.dtype, device=g.device)
         # Jᵀ from vector-Jacobian products with the unit vectors, batched over elements.
         basis = eye.expand(g.shape[:-1] + (n, n)).movedim(-2, 0)
