@@ -16,11 +16,16 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["equilibrium", "tradeoff", "invariance", "tcr"]
+ORDER = ["equilibrium", "bench_tradeoff", "invariance", "tcr"]
 
 
 def main() -> None:
-    fragments = sorted((ROOT / "benchmarks" / "results").glob("*.md"))
+    # "*_small" fragments come from the scripts' quick modes (smoke runs), not the benchmarks
+    fragments = [
+        path
+        for path in sorted((ROOT / "benchmarks" / "results").glob("*.md"))
+        if not path.stem.endswith("_small")
+    ]
     fragments.sort(key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else len(ORDER), p.stem))
     header = [
         "# Benchmarks",

@@ -135,8 +135,9 @@ def cycles(graph: nx.DiGraph) -> list[list[str]]:
 def strongly_connected_components(graph: nx.DiGraph) -> list[set[str]]:
     """Strongly connected components (the feedback loops solved jointly), largest first.
 
-    >>> strongly_connected_components(nx.DiGraph([("a", "b"), ("b", "a"), ("b", "c")]))
-    [{'a', 'b'}, {'c'}]
+    >>> components = strongly_connected_components(nx.DiGraph([("a", "b"), ("b", "a"), ("b", "c")]))
+    >>> [sorted(c) for c in components]
+    [['a', 'b'], ['c']]
     """
     components = list(nx.strongly_connected_components(graph))
     return sorted(components, key=lambda c: (-len(c), sorted(c)))

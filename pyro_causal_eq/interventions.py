@@ -9,7 +9,7 @@ from collections.abc import Callable
 import torch
 
 from .groups import LieGroupElement
-from .internals.mechanisms import mechanism_parents
+from .internals.mechanisms import mechanism_parents, signature_of
 
 
 class Replace:
@@ -76,7 +76,7 @@ def intervene_mechanism(mechanism: Callable, action: Action, node: str, nodes: l
         new_parents = set(mechanism_parents(action.fn, nodes, node))
         accepts_all = any(
             p.kind is inspect.Parameter.VAR_KEYWORD
-            for p in inspect.signature(action.fn).parameters.values()
+            for p in signature_of(action.fn).parameters.values()
         )
         if accepts_all:
             return _restricted(action.fn, tuple(sorted(parents)))

@@ -61,15 +61,19 @@ class Newton(EquilibriumSolver):
 
             u = precondition(g)
             scale = g.norm(dim=-1).clamp_min(torch.finfo(g.dtype).tiny)
+            previous = None
             for _ in range(self.max_refinements):
                 residual = g - (u - vjp(u))
-                if bool((residual.norm(dim=-1) <= tol * scale).all()):
+                size = residual.norm(dim=-1)
+                if bool((size <= tol * scale).all()):
                     return u
+                if previous is not None and not bool((size < 0.5 * previous).any()):
+                    break  # refinement stagnates (ill-conditioning): solve directly at x*
+                previous = size
                 u = u + precondition(residual)
-        raise EquilibriumError(
-            f"implicit backward (newton) did not reach tol {tol:.3g} in "
-            f"{self.max_refinements} refinements: I - ∂F/∂x may be singular"
-        )
+            # The last factorization was taken away from x* (or I - J is ill-conditioned):
+            # factor I - Jᵀ at the solution itself, a direct solve exact to conditioning.
+            return self._adjoint_direct(vjp, g)
 
     def _adjoint_fresh(self, vjp, g, tol, max_iter):
         """The adjoint without a factorization: Anderson on ``u = Jᵀu + g`` for all but tiny
@@ -79,6 +83,12 @@ class Newton(EquilibriumSolver):
             back = anderson(lambda u: vjp(u) + g, g, tol=tol, max_iter=max(max_iter, 500))
             if bool(back.converged.all()):
                 return back.z
+        return self._adjoint_direct(vjp, g)
+
+    @staticmethod
+    def _adjoint_direct(vjp, g):
+        """Solve ``(I - Jᵀ) u = g`` with ``Jᵀ`` built from ``n`` vector-Jacobian products."""
+        n = g.shape[-1]
         eye = torch.eye(n, dtype=g.dtype, device=g.device)
         # Jᵀ from vector-Jacobian products with the unit vectors, batched over elements.
         basis = eye.expand(g.shape[:-1] + (n, n)).movedim(-2, 0)

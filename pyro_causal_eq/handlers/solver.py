@@ -218,7 +218,7 @@ class EquilibriumSolver(Messenger):
                 return
             if dense:
                 smallest = stability.relative_smallest_singular_value(jac)
-                if not bool((smallest >= 1e3 * n * torch.finfo(jac.dtype).eps).all()):
+                if not bool((smallest >= 10 * n * torch.finfo(jac.dtype).eps).all()):
                     raise EquilibriumError(
                         f"equilibrate({system!r}): I - ∂F/∂x is singular at the solution "
                         f"(smallest relative singular value {float(smallest.min()):.3g}): the "

@@ -29,7 +29,7 @@ def mechanism_parents(mechanism: Mechanism, nodes: list[str], node: str = "?") -
     if fast is not None:
         return fast
     try:
-        signature = inspect.signature(mechanism)
+        signature = signature_of(mechanism)
     except (TypeError, ValueError) as error:
         raise TypeError(f"mechanism of node {node!r} has no inspectable signature") from error
     parents: list[str] = []
@@ -47,6 +47,18 @@ def mechanism_parents(mechanism: Mechanism, nodes: list[str], node: str = "?") -
             )
         parents.append(parameter.name)
     return tuple(parents)
+
+
+def signature_of(mechanism: Callable) -> inspect.Signature:
+    """The signature of a mechanism; for a ``torch.nn.Module``, that of its ``forward`` (its
+    ``__call__`` only shows ``(*args, **kwargs)``) unless it sets ``__signature__``.
+
+    >>> str(signature_of(torch.nn.Linear(2, 2)))
+    '(input: torch.Tensor) -> torch.Tensor'
+    """
+    if isinstance(mechanism, torch.nn.Module) and not hasattr(mechanism, "__signature__"):
+        return inspect.signature(mechanism.forward)
+    return inspect.signature(mechanism)
 
 
 def _plain_function_parents(mechanism, nodes, node) -> tuple[str, ...] | None:

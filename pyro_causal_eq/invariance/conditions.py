@@ -11,7 +11,15 @@ import torch
 
 from ..graph import causal_graph
 from .features import auxiliary_features, flat_indices, system_jacobian
-from .nodes import NodeRef, SystemInfo, check_index, find_system, run_recorded, site_names
+from .nodes import (
+    NodeRef,
+    SystemInfo,
+    check_index,
+    element_moves,
+    find_system,
+    run_recorded,
+    site_names,
+)
 from .parameters import Parameters, reference_parameters, with_parameters
 
 
@@ -77,6 +85,14 @@ def prepare_triplet(
         raise ValueError(
             f"the invariant node {invariant.label!r} is not downstream of the intervened "
             f"{sorted(intervention)} in the causal graph: there is nothing to keep invariant"
+        )
+    if invariant.index is not None and not element_moves(
+        lambda: with_parameters(model, reference, args, kwargs), intervention, invariant, system
+    ):
+        raise ValueError(
+            f"the invariant element {invariant.label!r} is not downstream of the intervened "
+            f"{sorted(intervention)}: the intervention leaves it unchanged at the reference point "
+            "(its node is downstream, but not this element): there is nothing to keep invariant"
         )
     dims = {}
     for name in intervention:

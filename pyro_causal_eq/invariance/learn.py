@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
+from ..errors import EquilibriumError
 from ..interventions import Replace
 from .conditions import Proposition3Report, check_proposition3, prepare_triplet
 from .parameters import Parameters, reference_parameters, sample_parameters
@@ -107,16 +109,32 @@ class InvariantIntervention:
         :param values: parameter name -> batched values (leading dimension = draws).
         :param intervention: optional group elements (see :meth:`handler`).
         """
+        elements = self._elements(intervention)
+        try:
+            return self._errors(values, elements)
+        except EquilibriumError:
+            pass
+        # some draws have no (stable) intervened equilibrium: evaluate draw by draw
+        n = next(iter(values.values())).shape[0]
+        rows, failed = [], 0
+        for i in range(n):
+            try:
+                rows.append(self._errors({k: v[i : i + 1] for k, v in values.items()}, elements))
+            except EquilibriumError:
+                failed += 1
+                rows.append({c.invariant.label: torch.full((1,), math.inf) for c in self.components})
+        warnings.warn(
+            f"the deployed intervened system has no stable equilibrium for {failed} of {n} "
+            "parameter draws (their invariance error is inf): the learned mechanism makes the "
+            "loop through the auxiliary node unstable there",
+            stacklevel=2,
+        )
+        return {k: torch.cat([row[k] for row in rows]) for k in rows[0]}
+
+    def _errors(self, values: Mapping[str, torch.Tensor], elements: Mapping) -> dict:
         with torch.no_grad():
             ref = run_trace(self.model, values, self.args, self.kwargs)
-            out = run_trace(
-                self.model,
-                values,
-                self.args,
-                self.kwargs,
-                self.components,
-                self._elements(intervention),
-            )
+            out = run_trace(self.model, values, self.args, self.kwargs, self.components, elements)
         errors = {}
         for c in self.components:
             ev = c.triplet.system.event_dim(c.invariant.node)

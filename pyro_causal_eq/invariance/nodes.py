@@ -120,6 +120,31 @@ def find_system(systems: list[SystemInfo], node: str, role: str) -> SystemInfo:
     raise KeyError(f"{role} {node!r} is not an equilibrium node of the model (nodes: {known})")
 
 
+def element_moves(model: Callable, intervention: Mapping, ref: NodeRef, system: SystemInfo) -> bool:
+    """Whether the intervention changes the element ``ref`` at the recorded reference solution
+    ``system`` (``model`` runs the reference point). ``True`` when it cannot tell (identity
+    elements, e.g. the centre of an ``intervention_range``, or no intervened equilibrium)."""
+    from ..errors import EquilibriumError
+    from ..groups import LieGroupElement
+    from ..handlers.do import do
+
+    if all(
+        isinstance(g, LieGroupElement) and not bool(g.log().detach().ne(0).any())
+        for g in intervention.values()
+    ):
+        return True
+    try:
+        with torch.no_grad(), do(actions=dict(intervention)):
+            _, systems = run_recorded(model)
+    except EquilibriumError:
+        return True
+    event_dim = system.event_dim(ref.node)
+    before = ref.select(system.values[ref.node].detach(), event_dim)
+    after = ref.select(find_system(systems, ref.node, "invariant node").values[ref.node], event_dim)
+    tiny = 1e-12 * before.abs().max().clamp_min(1e-300)
+    return bool(((after - before).abs() > tiny).any())
+
+
 def check_index(ref: NodeRef, system: SystemInfo, role: str) -> None:
     if ref.index is None:
         return

@@ -69,7 +69,7 @@ class InterventionalData:
         return self.x.shape[2]
 
     def statistics(
-        self, keep_samples: bool | None = None, unbiased: bool = True
+        self, keep_samples: bool | None = None, unbiased: bool = False
     ) -> InterventionStatistics:
         """The per-intervention sample moments (see :class:`InterventionStatistics`)."""
         return InterventionStatistics.from_samples(

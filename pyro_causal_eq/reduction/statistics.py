@@ -4,8 +4,9 @@ The Gaussian consistency loss only needs, for every intervention ``i``, the samp
 ``μ̂_X``, ``Σ̂_X``, ``μ̂_Y``, ``σ̂²_Y`` and ``Σ̂_XY = cov(X, Y)``. They are computed once per data
 set, so that each optimization step costs ``O(I N²)`` (or ``O(I S N)`` when the number of
 low-level variables ``N`` exceeds the number of samples ``S``: then the centred samples are kept
-instead of ``Σ̂_X``). Covariances use the unbiased ``1 / (S - 1)`` normalization, like
-``numpy.cov`` and ``torch.cov``.
+instead of ``Σ̂_X``). Covariances are empirical averages with the ``1 / S`` normalization of the
+paper (App. E.1, ``⟨·⟩`` = empirical average; ``numpy.cov(..., bias=True)``); ``unbiased=True``
+gives the ``1 / (S - 1)`` normalization of ``numpy.cov`` and ``torch.cov``.
 """
 
 from __future__ import annotations
@@ -25,14 +26,14 @@ class InterventionStatistics:
     :param var_y: ``(I,)`` sample variances of the target.
     :param cov_xy: ``(I, N)`` sample covariances ``cov(X, Y)``.
     :param cov_x: ``(I, N, N)`` sample covariances of ``X`` (or ``None``).
-    :param centered_x: ``(I, S, N)`` centred samples scaled by ``1/sqrt(S-1)`` (``1/sqrt(S)``
-        when not ``unbiased``) or ``None``;
+    :param centered_x: ``(I, S, N)`` centred samples scaled by ``1/sqrt(S)`` (``1/sqrt(S-1)``
+        when ``unbiased``) or ``None``;
         exactly one of ``cov_x`` and ``centered_x`` is given.
     :param n_samples: ``S``, the number of samples per intervention.
 
     >>> x = torch.randn(3, 10, 2, dtype=torch.float64)
     >>> stats = InterventionStatistics.from_samples(torch.zeros(3, 2), x, x[..., 0])
-    >>> torch.allclose(stats.cov_x[1], torch.cov(x[1].T))
+    >>> torch.allclose(stats.cov_x[1], torch.cov(x[1].T, correction=0))
     True
     """
 
@@ -52,7 +53,7 @@ class InterventionStatistics:
         x: torch.Tensor,
         y: torch.Tensor,
         keep_samples: bool | None = None,
-        unbiased: bool = True,
+        unbiased: bool = False,
     ) -> InterventionStatistics:
         """Moments from samples ``x`` of shape ``(I, S, N)`` and ``y`` of shape ``(I, S)``.
 
@@ -60,7 +61,8 @@ class InterventionStatistics:
         :param x: low-level samples.
         :param y: target samples.
         :param keep_samples: keep centred samples instead of ``Σ̂_X`` (default: when ``N > S``).
-        :param unbiased: normalize covariances by ``S - 1`` (default) or by ``S``.
+        :param unbiased: normalize covariances by ``S - 1`` instead of ``S`` (the paper's
+            empirical average, default).
         """
         x, y, interventions = _check_shapes(interventions, x, y)
         n_samples, n_low = x.shape[1], x.shape[2]
