@@ -17,6 +17,12 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 ORDER = ["equilibrium", "bench_tradeoff", "invariance", "tcr"]
+TITLES = {
+    "equilibrium": "Equilibrium solve and implicit gradient (core)",
+    "bench_tradeoff": "GHG / employment trade-off design (economics)",
+    "invariance": "Invariant and compartmentalized interventions",
+    "tcr": "Targeted causal reduction",
+}
 
 
 def main() -> None:
@@ -39,8 +45,11 @@ def main() -> None:
         f"{platform.python_version()}, torch {torch.__version__}, 1 thread.",
         "",
     ]
-    body = [path.read_text().strip() + "\n" for path in fragments]
-    text = "\n".join(header) + "\n".join(body)
+    body = [
+        f"## {TITLES.get(path.stem, path.stem)}\n\n{path.read_text().strip()}\n"
+        for path in fragments
+    ]
+    text = "\n".join(header) + "\n" + "\n".join(body)
     with tempfile.NamedTemporaryFile("w", dir=ROOT, delete=False, suffix=".tmp") as handle:
         handle.write(text)
     os.replace(handle.name, ROOT / "BENCHMARKS.md")

@@ -14,9 +14,10 @@ from pyro_causal_eq import reduction
 from pyro_causal_eq.reduction import InterventionalData, InterventionStatistics, TCRGuide, TCRLoss
 
 
-def numpy_loss(i, x, y, p, eta_h=0.0, eta_g=0.0, groups=None, quadrature=False):
-    """Paper eq. 29 with np.cov, explicit inverses; the mechanism expectation by Gauss-Hermite
-    quadrature when ``quadrature`` (one cause) instead of the closed form."""
+def numpy_loss(i, x, y, p, eta_h=0.0, eta_g=0.0, groups=None, quadrature=False, bias=True):
+    """Paper eq. 29 with np.cov (empirical averages, ``bias=True``, as in App. E.1), explicit
+    inverses; the mechanism expectation by Gauss-Hermite quadrature when ``quadrature`` (one
+    cause) instead of the closed form."""
     T, W = p["tau"], p["omega"]
     n = T.shape[0]
     total = []
@@ -24,7 +25,7 @@ def numpy_loss(i, x, y, p, eta_h=0.0, eta_g=0.0, groups=None, quadrature=False):
         xs, ys = x[k], y[k]
         z = xs @ T.T
         mu_z, mu_y = z.mean(0), ys.mean()
-        joint = np.cov(np.concatenate([z, ys[:, None]], 1).T).reshape(n + 1, n + 1)
+        joint = np.cov(np.concatenate([z, ys[:, None]], 1).T, bias=bias).reshape(n + 1, n + 1)
         cov_z, c, var_y = joint[:n, :n], joint[:n, n], joint[n, n]
         loc = p["mu_z"] + W @ i[k]
         s2 = p["sigma_z"] ** 2
@@ -164,7 +165,9 @@ def test_too_few_samples_is_a_clear_error():
 
 def test_tau_reading_the_target_is_a_clear_error():
     data = random_data(3, 10, 4)
-    data = InterventionalData(data.interventions, data.x, data.x[..., 0])
+    shifts = data.interventions.clone()
+    shifts[:, 0] = 0  # the target X0 is not shifted: the singular covariance is the problem
+    data = InterventionalData(shifts, data.x, data.x[..., 0])
     guide = TCRGuide(4, tau_mask=[True, False, False, False], init="none")
     with pytest.raises(ValueError, match="singular"):
         TCRLoss(jitter=0.0)(data, guide)
@@ -228,15 +231,32 @@ def test_guide_target_argument():
     assert torch.isfinite(TCRLoss()(ok, guide4))
 
 
-def test_biased_covariance_option():
+def test_unbiased_covariance_option():
+    """Default: the paper's empirical averages (1 / S); unbiased=True: np.cov's 1 / (S - 1)."""
     data = random_data(3, 6, 3)
     guide = TCRGuide(3, init="none")
     p = {k: v.detach().numpy() for k, v in guide().items()}
-    scaled = InterventionalData(data.interventions, data.x, data.y)
-    value = TCRLoss(unbiased=False, jitter=0.0)(scaled, guide).item()
-    # the biased covariance equals the unbiased one of the data with S/(S-1) scaling:
-    factor = np.sqrt(5 / 6)
-    center = data.x.mean(1, keepdim=True), data.y.mean(1, keepdim=True)
-    x = (center[0] + (data.x - center[0]) * factor).numpy()
-    y = (center[1] + (data.y - center[1]) * factor).numpy()
-    assert value == pytest.approx(numpy_loss(data.interventions.numpy(), x, y, p), rel=1e-10)
+    args = data.interventions.numpy(), data.x.numpy(), data.y.numpy(), p
+    biased = TCRLoss(jitter=0.0)(data, guide).item()
+    unbiased = TCRLoss(unbiased=True, jitter=0.0)(data, guide).item()
+    assert biased == pytest.approx(numpy_loss(*args, bias=True), rel=1e-10)
+    assert unbiased == pytest.approx(numpy_loss(*args, bias=False), rel=1e-10)
+    assert abs(biased - unbiased) > 1e-3
+
+
+@pytest.mark.parametrize("target", [4, [0, 0, 0, 0.5, 1.0]])
+def test_data_shifting_the_target_is_a_clear_error(target):
+    """The user's own simulation shifts the target: detected from the data alone (Y is an exact
+    linear function of X), through plain SVI, without TCRGuide(target=...)."""
+    scm = pce.simulators.LinearGaussianSCM.chain(5, seed=0, target=target, intervened=[0, 1, 2])
+    shifts = torch.randn(40, 5)
+    shifts[:, 4] = 0 if isinstance(target, list) else shifts[:, 4]
+    data = scm.simulate(40, 16, seed=0, interventions=shifts)
+    guide = TCRGuide(5, tau_mask=[True, True, True, True, False])
+    svi = pyro.infer.SVI(
+        reduction.data_model, guide, pyro.optim.Adam({"lr": 0.01}), loss=TCRLoss()
+    )
+    with pytest.raises(ValueError, match="target must not be intervened.*variable"):
+        svi.step(data)
+    ok = scm.simulate(40, 16, seed=0)  # the declared intervened set: fine
+    assert np.isfinite(svi.step(ok))

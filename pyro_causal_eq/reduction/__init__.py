@@ -27,9 +27,14 @@ Workflow::
 
 The guide's parameters are initialized from the data at the first training step (``SVI.step``
 or ``fit``; ``TCRGuide(init="none")`` keeps the random start); evaluating the loss never changes
-the guide. Sample covariances use ``1 / (S - 1)`` (``TCRLoss(unbiased=False)`` for ``1 / S``).
+the guide. The loss value is the paper's eq. 29 (mean over the interventions of the cause and
+mechanism KL terms; sample moments are empirical averages, ``1 / S``, as in the paper's App.
+E.1; ``TCRLoss(unbiased=True)`` for ``1 / (S - 1)``) ``− η_h L_hom`` (eq. 9) ``+ η_g L_group``
+(eq. 18), up to a relative ``1e-10`` diagonal jitter (``TCRLoss(jitter=0)`` removes it).
 Too few samples per intervention (fewer than ``n + 2``), a reduction that reads the target, or
-data that shift the target (``TCRGuide(target=...)``) raise a ``ValueError`` naming the problem.
+data that shift the target raise a ``ValueError`` naming the problem (the target is known from
+``TCRGuide(target=...)``, or recovered from the data when ``Y`` is an exact linear function of
+``X``).
 
 Any Pyro model can be the low level: apply shifts with ``pce.do(actions={site:
 pce.Shift(i)})`` under plates ``(interventions, samples)`` and collect ``X`` and ``Y`` into an

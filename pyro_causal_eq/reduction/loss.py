@@ -27,7 +27,7 @@ from pyro.infer import ELBO
 
 from .data import INTERVENTION_SITE, X_SITE, Y_SITE, InterventionalData
 from .initialization import initialize
-from .statistics import InterventionStatistics
+from .statistics import InterventionStatistics, check_target_not_shifted
 
 PARAM_NAMES = ("tau", "omega", "mu_z", "sigma_z", "a", "b", "sigma_y")
 
@@ -160,8 +160,14 @@ class TCRLoss(ELBO):
         ``None`` uses all.
     :param jitter: relative diagonal jitter of the joint covariance of ``(Z, Y)``.
     :param sites: names of the intervention, low-level and target sites.
-    :param unbiased: sample covariances normalized by ``S - 1`` (default, like ``numpy.cov``)
-        or by ``S``.
+    :param unbiased: normalize the sample covariances by ``S - 1`` (like ``numpy.cov``) instead
+        of ``S`` (default: the paper's empirical averages ``⟨·⟩``, ``numpy.cov(bias=True)``).
+
+    Conventions: the value is exactly ``mean_i [cause_i + mechanism_i] − η_h L_hom + η_g
+    L_group`` (see the module docstring), i.e. paper eq. 29 with ``E_i`` the mean over the data
+    set's (or batch's) interventions, minus the homogeneity bonus of eq. 9, plus eq. 18; the only
+    deviation is the relative ``jitter`` on the diagonal of the joint covariance of ``(Z, Y)``
+    (``jitter=0`` for the bare formula). :meth:`terms` returns each part.
 
     >>> import pyro_causal_eq as pce, pyro_causal_eq.simulators
     >>> scm = pce.simulators.LinearGaussianSCM.chain(4, seed=0)
@@ -183,7 +189,7 @@ class TCRLoss(ELBO):
         batch_size: int | None = None,
         jitter: float = 1e-10,
         sites: tuple[str, str, str] = (INTERVENTION_SITE, X_SITE, Y_SITE),
-        unbiased: bool = True,
+        unbiased: bool = False,
     ):
         if eta_g and groups is None:
             raise ValueError("eta_g > 0 needs the groups of low-level variables (groups=...)")
@@ -217,6 +223,7 @@ class TCRLoss(ELBO):
         if self._cache is not None and self._cache[0] == key:
             return self._cache[2]
         stats = InterventionStatistics.from_samples(*values, unbiased=self.unbiased)
+        check_target_not_shifted(stats)
         self._cache = (key, values, stats)  # values kept alive: their storage is not reused
         return stats
 

@@ -139,6 +139,43 @@ class InterventionStatistics:
         return mean_z, cov_z, c_hat
 
 
+def check_target_not_shifted(stats: InterventionStatistics, max_interventions: int = 256) -> None:
+    """Raise when the target ``Y`` is an exact linear function ``τ₀ᵀX`` of the low-level
+    variables and the interventions (aligned with ``X``, ``D == N``) shift its support.
+
+    ``τ₀`` is recovered by regressing ``Y`` on ``X`` with the within-intervention covariance
+    pooled over (at most ``max_interventions``) interventions; the check is skipped when that
+    covariance is (nearly) singular, so ``τ₀`` is not identified, or when ``Y`` has noise of its
+    own.
+
+    :param stats: per-intervention moments.
+    :param max_interventions: interventions used for the pooled covariance.
+    """
+    if stats.interventions.shape[-1] != stats.n_low:
+        return
+    sub = stats.subset(slice(0, max_interventions))
+    if sub.cov_x is not None:
+        cov = sub.cov_x.mean(0)
+    else:
+        cov = torch.einsum("isn,ism->nm", sub.centered_x, sub.centered_x) / sub.n_interventions
+    cxy, var_y = sub.cov_xy.mean(0), sub.var_y.mean()
+    sd = cov.diagonal().clamp_min(torch.finfo(cov.dtype).tiny).sqrt()
+    corr = cov / (sd.unsqueeze(-1) * sd)
+    eps = 1e3 * torch.finfo(cov.dtype).eps
+    if not bool(var_y > 0) or float(torch.linalg.eigvalsh(corr)[0]) < 1e-6:
+        return
+    beta = torch.linalg.solve(corr, cxy / sd)  # coefficients of the standardized X
+    if float(var_y - (cxy / sd) @ beta) > eps * float(var_y):
+        return  # Y is not an exact linear function of X
+    support = beta.abs() > 1e-6 * beta.abs().max()
+    shifted = (stats.interventions != 0).any(0) & support
+    if bool(shifted.any()):
+        raise ValueError(
+            "the target must not be intervened on: the target Y is a linear function of X that "
+            f"reads variable(s) {shifted.nonzero().flatten().tolist()}, which the data shift"
+        )
+
+
 def _check_shapes(interventions, x, y):
     if not (isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor)):
         raise TypeError("x and y must be tensors")
