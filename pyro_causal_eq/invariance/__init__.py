@@ -23,10 +23,11 @@ from .compartments import (
     learn_compartmentalized_interventions,
 )
 from .conditions import Proposition3Report, check_proposition3
-from .learn import InvariantIntervention, learn_invariant_intervention
+from .learn import learn_invariant_intervention
 from .mechanism import InvariantMechanism, mlp
 from .nodes import NodeRef
 from .partition import CompartmentReport, check_compartments
+from .result import InvariantIntervention
 from .rewire import InvariantReads, ReplaceElement
 
 __all__ = [

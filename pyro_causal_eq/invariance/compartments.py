@@ -10,10 +10,11 @@ import torch
 from torch import nn
 
 from ..graph import causal_graph
-from .learn import InvariantIntervention, fit
+from .learn import fit
 from .nodes import NodeRef
 from .parameters import Parameters, reference_parameters, with_parameters
 from .partition import CompartmentReport, check_compartments
+from .result import InvariantIntervention
 from .training import node_value, run_trace
 
 

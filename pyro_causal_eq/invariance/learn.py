@@ -2,150 +2,17 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
-from ..errors import EquilibriumError
-from ..interventions import Replace
-from .conditions import Proposition3Report, check_proposition3, prepare_triplet
+from .conditions import check_proposition3
 from .parameters import Parameters, reference_parameters, sample_parameters
-from .training import (
-    TrainingLog,
-    applied,
-    build_components,
-    node_value,
-    relative_errors,
-    run_trace,
-    train,
-)
-
-
-class InvariantIntervention:
-    """Trained invariant intervention(s): the Lie intervention(s) plus learned replacement
-    mechanism(s) of the auxiliary node(s), and their held-out invariance error.
-
-    Use :meth:`handler` (a context manager) or :meth:`intervened_model` to run the intervened
-    system; for a whole auxiliary node :meth:`actions` gives the equivalent ``pce.do`` actions
-    ``{intervened: g, auxiliary: pce.Replace(mechanism)}``.
-
-    :attr mechanism: the trained :class:`~pyro_causal_eq.invariance.InvariantMechanism`
-        (a ``torch.nn.Module`` called with the auxiliary node's parents as keywords).
-    :attr invariance_error: max relative deviation of the invariant node(s) over the held-out
-        parameters, in the deployed intervened system (no rewiring).
-    :attr errors: per invariant node, the relative deviation on each held-out draw.
-    :attr log: training losses and wall time.
-    :attr reports: Proposition 3 reports at the reference point (when checked).
-    """
-
-    def __init__(self, model, components, args, kwargs, log, reports):
-        self.model, self.components, self.args, self.kwargs = model, components, args, kwargs
-        self.log: TrainingLog = log
-        self.reports: list[Proposition3Report] = reports
-        self.errors: dict[str, torch.Tensor] = {}
-
-    @property
-    def mechanism(self) -> nn.Module:
-        return self.components[0].mechanism
-
-    @property
-    def invariance_error(self) -> float:
-        return max(float(e.max()) for e in self.errors.values())
-
-    @property
-    def invariance_errors(self) -> dict[str, float]:
-        return {k: float(v.max()) for k, v in self.errors.items()}
-
-    def _elements(self, intervention: Mapping | None) -> dict:
-        known = {k for c in self.components for k in c.triplet.intervention}
-        unknown = set(intervention or {}) - known
-        if unknown:
-            raise KeyError(f"no trained intervention on {sorted(unknown)} (known: {sorted(known)})")
-        return dict(intervention or {})
-
-    def handler(self, intervention: Mapping | None = None):
-        """Context manager running the deployed intervened system.
-
-        :param intervention: name -> group element replacing the trained value (for
-            mechanisms trained over an ``intervention_range``; otherwise the element should be
-            the trained one, as the mechanism was learned for it).
-        """
-        return applied(self.components, self._elements(intervention))
-
-    def intervened_model(self, intervention: Mapping | None = None) -> Callable:
-        """The model with the intervention and learned replacement(s) applied."""
-
-        def intervened(*args, **kwargs):
-            with self.handler(intervention):
-                return self.model(*args, **kwargs)
-
-        return intervened
-
-    def actions(self, intervention: Mapping | None = None) -> dict:
-        """``pce.do`` actions ``{intervened: g, auxiliary: pce.Replace(mechanism)}``
-        (whole auxiliary nodes only; an element ``node[i]`` needs :meth:`handler`)."""
-        elements = self._elements(intervention)
-        out = {}
-        for component in self.components:
-            if component.auxiliary.index is not None:
-                raise ValueError(
-                    f"auxiliary {component.auxiliary.label!r} is an element of a node: use "
-                    "handler() / intervened_model(), which replace only that element"
-                )
-            full = dict(component.triplet.intervention)
-            full.update({k: v for k, v in elements.items() if k in full})
-            component.mechanism.coords = component.flat_coords(full)
-            out.update(full)
-            out[component.auxiliary.node] = Replace(component.mechanism)
-        return out
-
-    def evaluate(self, values: Mapping[str, torch.Tensor], intervention=None) -> dict:
-        """Relative deviation of each invariant node, per draw of the (batched) parameter
-        ``values``, in the deployed intervened system.
-
-        :param values: parameter name -> batched values (leading dimension = draws).
-        :param intervention: optional group elements (see :meth:`handler`).
-        """
-        elements = self._elements(intervention)
-        try:
-            return self._errors(values, elements)
-        except EquilibriumError:
-            pass
-        # some draws have no (stable) intervened equilibrium: evaluate draw by draw
-        n = next(iter(values.values())).shape[0]
-        rows, failed = [], 0
-        for i in range(n):
-            try:
-                rows.append(self._errors({k: v[i : i + 1] for k, v in values.items()}, elements))
-            except EquilibriumError:
-                failed += 1
-                rows.append({c.invariant.label: torch.full((1,), math.inf) for c in self.components})
-        warnings.warn(
-            f"the deployed intervened system has no stable equilibrium for {failed} of {n} "
-            "parameter draws (their invariance error is inf): the learned mechanism makes the "
-            "loop through the auxiliary node unstable there",
-            stacklevel=2,
-        )
-        return {k: torch.cat([row[k] for row in rows]) for k in rows[0]}
-
-    def _errors(self, values: Mapping[str, torch.Tensor], elements: Mapping) -> dict:
-        with torch.no_grad():
-            ref = run_trace(self.model, values, self.args, self.kwargs)
-            out = run_trace(self.model, values, self.args, self.kwargs, self.components, elements)
-        errors = {}
-        for c in self.components:
-            ev = c.triplet.system.event_dim(c.invariant.node)
-            target = c.invariant.select(node_value(ref, c.invariant.node), ev)
-            value = c.invariant.select(node_value(out, c.invariant.node), ev)
-            errors[c.invariant.label] = relative_errors(value, target)
-        return errors
-
-    def __repr__(self) -> str:
-        labels = ", ".join(f"{c.invariant.label} via {c.auxiliary.label}" for c in self.components)
-        return f"{type(self).__name__}({labels}; invariance error {self.invariance_error:.3g})"
+from .result import InvariantIntervention
+from .training import build_components, train
+from .triplet import prepare_triplet
 
 
 def learn_invariant_intervention(
@@ -185,7 +52,8 @@ def learn_invariant_intervention(
     draws in the deployed intervened system (without the rewiring).
 
     :param model: a Pyro model built on :func:`~pyro_causal_eq.equilibrate`; it must accept
-        batched parameters (leading batch dimension).
+        batched parameters (leading batch dimension). Invariant and auxiliary nodes must be
+        nodes of the same ``equilibrate`` system.
     :param intervention: intervened node or site -> Lie group element (e.g.
         ``{"efficiency": pce.Scale(0.6)}``).
     :param invariant: the invariant node: ``"z"``, or an element ``"y[0]"`` / ``("y", 0)``.
@@ -201,7 +69,9 @@ def learn_invariant_intervention(
     :param network: a ``torch.nn.Module`` mapping standardized features (plus coordinates) to
         the standardized auxiliary value; default :func:`mlp` with ``hidden`` layers.
     :param hidden: hidden widths of the default MLP.
-    :param num_train: parameter draws used for training.
+    :param num_train: parameter draws used for training (raise it, e.g. to 256, when several
+        parameters or an ``intervention_range`` vary: the held-out error is then limited by
+        how densely the draws cover the range).
     :param num_test: held-out draws for the invariance error.
     :param steps: Adam steps.
     :param lr: Adam learning rate.
@@ -214,8 +84,11 @@ def learn_invariant_intervention(
     :param check: evaluate Proposition 3 at the reference and warn with the failing part.
     :returns: an :class:`InvariantIntervention`.
     :raises KeyError: unknown node, site or parameter names.
-    :raises ValueError: auxiliary or invariant equal to the intervened node, invariant node not
-        downstream of the intervention, auxiliary node without parents.
+    :raises ValueError: auxiliary or invariant equal to the intervened node, invariant node (or
+        element) not downstream of the intervention, auxiliary node without parents.
+    :warns UserWarning: when the Proposition 3 condition fails at the reference (naming the
+        failing part), and when the deployed intervened system has no stable equilibrium for
+        some held-out draws (their error is ``inf``).
 
     >>> import torch, pyro_causal_eq as pce
     >>> def model(tau=torch.tensor(1.0)):  # paper eq. (4): x = τ, y = x + z / 2, z = y / 2

@@ -60,6 +60,12 @@ class InvariantMechanism(nn.Module):
     :param network: module mapping ``batch + (n_features [+ n_coords],)`` to
         ``batch + (out_size,)``.
     :param n_coords: number of intervention coordinates appended to the inputs.
+
+    >>> from pyro_causal_eq.invariance import NodeRef
+    >>> m = InvariantMechanism([NodeRef("y", (1,))], {"y": 1}, torch.Size(), mlp(1, 1, (4,)))
+    >>> m.set_statistics(torch.tensor([[1.0], [3.0]]), torch.tensor([[2.0], [4.0]]))
+    >>> m(y=torch.tensor([[0.0, 5.0], [0.0, 7.0]]))  # starts at the mean auxiliary value
+    tensor([3., 3.], grad_fn=<ViewBackward0>)
     """
 
     def __init__(

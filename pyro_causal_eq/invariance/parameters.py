@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Callable, Mapping
 
 import pyro.distributions as dist
+import pyro.poutine as poutine
 import torch
 from pyro.poutine.messenger import Messenger
 
@@ -123,8 +125,10 @@ def model_arguments(model: Callable) -> tuple[set[str], bool]:
 def with_parameters(model: Callable, values: Mapping[str, torch.Tensor], args=(), kwargs=None):
     """Run ``model(*args, **kwargs)`` with the parameters set: keyword arguments of the model
     are passed as such, other names set the model's sites of that name (error if none)."""
-    names, _ = model_arguments(model)
+    names, var_kw = model_arguments(model)
     kwargs = dict(kwargs or {})
+    if var_kw:
+        names = names | _keyword_names(model, set(values) - names, args, kwargs)
     site_values = {}
     for name, value in values.items():
         if name in names:
@@ -141,3 +145,26 @@ def with_parameters(model: Callable, values: Mapping[str, torch.Tensor], args=()
             f"(arguments: {sorted(names)}) nor sample / param / deterministic sites of it"
         )
     return out
+
+
+_KEYWORDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _keyword_names(model: Callable, candidates: set[str], args, kwargs) -> set[str]:
+    """For a model taking ``**kwargs`` (e.g. a wrapper): which ``candidates`` are not sites of
+    it and so must be passed as keyword arguments (probed once by a trace, then cached)."""
+    if not candidates:
+        return set()
+    try:
+        cache = _KEYWORDS.setdefault(model, {})
+    except TypeError:  # not weakly referenceable: probe every time
+        cache = {}
+    key = frozenset(candidates)
+    if key not in cache:
+        try:
+            with torch.no_grad(), poutine.block():  # hidden from enclosing handlers
+                trace = poutine.trace(model).get_trace(*args, **kwargs)
+            cache[key] = {n for n in candidates if n not in trace.nodes}
+        except Exception:  # the model needs them to run: they are keyword arguments
+            cache[key] = set(candidates)
+    return cache[key]

@@ -10,7 +10,12 @@ import networkx as nx
 
 @dataclass
 class CompartmentReport:
-    """Outcome of the Proposition 4 condition on a causal graph."""
+    """Outcome of the Proposition 4 condition on a causal graph.
+
+    :attr holds: no violation.
+    :attr violations: human-readable violations (see :meth:`explain`).
+    :attr leaving: node -> its targets in other compartments.
+    """
 
     holds: bool
     violations: list[str]

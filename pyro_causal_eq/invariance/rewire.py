@@ -93,6 +93,15 @@ class InvariantReads(Messenger):
     :param reference: invariant node reference -> its unintervened equilibrium value (with the
         batch shape of the run).
     :param event_dims: node -> number of event dimensions.
+
+    >>> import pyro_causal_eq as pce
+    >>> def model():  # x = y / 2 + 1, y = x / 2
+    ...     return pce.equilibrate("s", {"x": lambda y: 0.5 * y + 1.0, "y": lambda x: 0.5 * x},
+    ...                            init={"x": torch.zeros(()), "y": torch.zeros(())})
+    >>> with InvariantReads({NodeRef("x"): torch.tensor(10.0)}, {"x": 0, "y": 0}):
+    ...     eq = model()  # y reads x = 10, while x itself is solved: x = 5 / 2 + 1
+    >>> float(eq["y"]), float(eq["x"])
+    (5.0, 3.5)
     """
 
     def __init__(self, reference: Mapping[NodeRef, torch.Tensor], event_dims: Mapping[str, int]):

@@ -15,13 +15,13 @@ from ..errors import EquilibriumError
 from ..groups import LieGroupElement
 from ..handlers.do import do
 from ..interventions import Replace
-from .conditions import Triplet
 from .features import auxiliary_features
 from .lm import levenberg_marquardt
 from .mechanism import InvariantMechanism, extract_features, mlp
 from .nodes import NodeRef, find_system, run_recorded
 from .parameters import with_parameters
 from .rewire import InvariantReads, ReplaceElement
+from .triplet import Triplet
 
 
 @dataclass
