@@ -253,9 +253,7 @@ def test_data_shifting_the_target_is_a_clear_error(target):
     shifts[:, 4] = 0 if isinstance(target, list) else shifts[:, 4]
     data = scm.simulate(40, 16, seed=0, interventions=shifts)
     guide = TCRGuide(5, tau_mask=[True, True, True, True, False])
-    svi = pyro.infer.SVI(
-        reduction.data_model, guide, pyro.optim.Adam({"lr": 0.01}), loss=TCRLoss()
-    )
+    svi = pyro.infer.SVI(reduction.data_model, guide, pyro.optim.Adam({"lr": 0.01}), loss=TCRLoss())
     with pytest.raises(ValueError, match="target must not be intervened.*variable"):
         svi.step(data)
     ok = scm.simulate(40, 16, seed=0)  # the declared intervened set: fine

@@ -117,6 +117,8 @@ def test_leontief_equilibrium_and_reduction():
     assert abs_cosine(result.omega[0], omega) > 0.999
     with pytest.raises(ValueError, match="spectral radius"):
         LeontiefEconomy(torch.eye(2), torch.ones(2))
+    with pytest.raises(ValueError, match="emission_noise must be positive"):
+        LeontiefEconomy(A, r, emission_noise=0.0)
 
 
 def test_abs_cosine_used_by_reduction_namespace():

@@ -5,11 +5,9 @@ each step costs ``O(I N²)`` for ``n = 1``). ``optimizer="adam"`` runs :class:`p
 with :class:`pyro.optim.Adam` (optionally on random intervention batches,
 ``TCRLoss(batch_size=...)``).
 
-Initialization (``init``, see :func:`~pyro_causal_eq.reduction.initialize`): ``"regression"``
-sets ``τ`` (one cause) to the least-squares regression of the per-intervention target means
-``μ̂_Y`` on ``μ̂_X`` over the allowed variables; ``"profile"`` keeps ``τ`` and sets every other
-parameter to its closed-form optimum given ``τ``; ``"auto"`` = regression then profile for one
-cause, profile only for several; ``"none"`` keeps the guide as is.
+Initialization (``init``): see :func:`~pyro_causal_eq.reduction.initialize` (by default the
+regression of the per-intervention target means on the low-level means for ``τ``, then the
+closed-form optimum of every other parameter given ``τ``).
 """
 
 from __future__ import annotations
@@ -59,7 +57,7 @@ def fit(
     optimizer: str = "lbfgs",
     steps: int | None = None,
     lr: float | None = None,
-    tol: float = 1e-12,
+    tol: float = 1e-8,
     init: str | None = None,
     progress: bool = False,
     **kwargs,
@@ -74,8 +72,10 @@ def fit(
     :param optimizer: ``"lbfgs"`` (full batch, default) or ``"adam"`` (:class:`pyro.infer.SVI`).
     :param steps: maximum iterations (default 2000 for L-BFGS, 5000 for Adam).
     :param lr: learning rate (default 1 for L-BFGS, 0.01 for Adam).
-    :param tol: stop when the relative loss change falls below ``tol`` (Adam: between means of
-        windows of 100 steps).
+    :param tol: stop when the relative loss change ``|ΔL| / |L|`` falls below ``tol``
+        (L-BFGS: over windows of 25 iterations, or when L-BFGS stops itself on a vanishing
+        gradient or step; Adam: between means of windows of 100 steps). ``converged`` records
+        whether this happened before ``steps``.
     :param init: initialization, see :func:`~pyro_causal_eq.reduction.initialize` (default:
         the guide's ``init`` for a fresh guide, ``"none"`` for one already initialized, loaded
         from the param store or trained).
@@ -109,9 +109,8 @@ def fit(
         opt = torch.optim.LBFGS(
             params,
             lr=1.0 if lr is None else lr,
-            max_iter=steps,
             tolerance_grad=1e-12,
-            tolerance_change=tol,
+            tolerance_change=1e-14,
             history_size=50,
             line_search_fn="strong_wolfe",
         )
@@ -125,9 +124,19 @@ def fit(
                 bar.update(1)
             return value
 
-        opt.step(closure)
-        done = opt.state[opt._params[0]]["n_iter"]
-        converged = done < steps
+        window, previous = 25, None  # L-BFGS keeps its history across the windows
+        while done < steps and not converged:
+            group = opt.param_groups[0]
+            group["max_iter"] = min(window, steps - done)
+            group["max_eval"] = 20 * group["max_iter"]
+            opt.step(closure)
+            before, done = done, opt.state[opt._params[0]].get("n_iter", done)
+            with torch.no_grad():  # the last closure call may be a rejected line-search trial
+                current = float(loss(model, guide, *args, **kwargs))
+            converged = done - before < group["max_iter"] or (  # L-BFGS stopped by itself
+                previous is not None and abs(previous - current) <= tol * max(abs(current), 1e-300)
+            )
+            previous = current
     else:
         steps = 5000 if steps is None else steps
         svi = SVI(model, guide, pyro.optim.Adam({"lr": 0.01 if lr is None else lr}), loss=loss)

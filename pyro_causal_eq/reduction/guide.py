@@ -58,6 +58,19 @@ def _target_mask(target, n_low: int) -> torch.Tensor | None:
 class TCRGuide(PyroModule):
     """Linear targeted causal reduction with ``n`` high-level causes.
 
+    Fit it as the guide of :class:`pyro.infer.SVI` with the model
+    :func:`~pyro_causal_eq.reduction.data_model` and the loss
+    :class:`~pyro_causal_eq.reduction.TCRLoss`, passing the data set to ``step``::
+
+        svi = SVI(data_model, guide, pyro.optim.Adam({"lr": 1e-3}), loss=TCRLoss())
+        for _ in range(200):
+            svi.step(data)  # data: an InterventionalData, e.g. scm.simulate(1000, 32)
+
+    (runnable example in :class:`~pyro_causal_eq.reduction.TCRLoss`), or use
+    :func:`~pyro_causal_eq.reduction.fit`. Read the maps from :attr:`T` and :attr:`W`. With
+    several causes and no regularizer the split into causes is not unique; the effective cause
+    ``aᵀZ`` (maps ``a @ T``, ``a @ W``) is what matches the one-cause solution (Prop. 3.3).
+
     :param n_low: number ``N`` of low-level variables (columns of ``X``).
     :param n_interventions: dimension ``D`` of the interventions (default ``N``).
     :param n_causes: number ``n`` of high-level causes.

@@ -28,14 +28,14 @@ def initialize(
 ) -> None:
     """Data-driven initialization of the guide's parameters.
 
-    ``"regression"`` sets ``τ`` (each cause) to the least-squares regression of the
-    per-intervention target means ``μ̂_Y`` on ``μ̂_X`` over the allowed variables; then every
+    ``"regression"`` sets ``τ`` (see below for several causes) to the least-squares regression of
+    the per-intervention target means ``μ̂_Y`` on ``μ̂_X`` over the allowed variables; then every
     other parameter is set to its closed-form optimum given ``τ`` (``μ_Z, ω`` by least squares
     of ``μ̂_Z`` on ``i``; ``σ_Z², a, b, σ²_{Y|Z}`` from the normal equations of the KL terms).
-    ``"profile"`` does the latter only (keeps ``τ``); ``"auto"`` = ``"regression"`` for one
-    cause, ``"profile"`` for several; ``"none"`` does nothing. With ``groups`` (at least one per
-    cause), the regression of cause ``k`` uses only the variables of group ``k`` (and ``"auto"``
-    uses it for several causes), so that causes start on different groups.
+    ``"profile"`` does the latter only (keeps ``τ``); ``"auto"`` is ``"regression"``; ``"none"``
+    does nothing. With several causes, only the first is regressed and the others keep their
+    random start, unless ``groups`` (at least one per cause) are given: then the regression of
+    cause ``k`` uses only the variables of group ``k``, so that causes start on different groups.
 
     :param guide: the guide (its parameters are overwritten in place).
     :param stats: per-intervention moments of the data set.
@@ -48,9 +48,10 @@ def initialize(
         return
     stats = stats.to(guide.tau.dtype)
     grouped = groups is not None and len(groups) >= guide.n_causes
-    if init == "regression" or (init == "auto" and (guide.n_causes == 1 or grouped)):
-        tau = torch.zeros_like(guide.tau)
-        for k in range(guide.n_causes):
+    if init in ("regression", "auto"):  # identical; one regression per group, else cause 0
+        tau = guide.tau.detach().clone()
+        for k in range(guide.n_causes if grouped else 1):
+            tau[k] = 0.0
             mask = guide.tau_mask[k].clone()
             if grouped:
                 in_group = torch.zeros_like(mask)

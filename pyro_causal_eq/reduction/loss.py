@@ -1,7 +1,8 @@
 """The TCR objective: Gaussian consistency KL (paper eq. 29) and regularizers (eqs. 9, 18).
 
-For each intervention ``i`` with sample moments ``μ̂_Z = T μ̂_X``, ``Σ̂_Z = T Σ̂_X Tᵀ``,
-``ĉ = T Σ̂_XY``, ``μ̂_Y``, ``σ̂²_Y``:
+For each intervention ``i`` with sample moments (empirical averages over its ``S`` samples,
+``1 / S`` as in the paper's App. E.1) ``μ̂_Z = T μ̂_X``, ``Σ̂_Z = T Σ̂_X Tᵀ``, ``ĉ = T Σ̂_XY``,
+``μ̂_Y``, ``σ̂²_Y``:
 
 - cause term ``KL(N(μ̂_Z, Σ̂_Z) || N(μ_Z + W i, diag σ_Z²))
   = ½ [Σ_k ((μ_Z,k + ω_kᵀ i − μ̂_Z,k)² + Σ̂_Z,kk) / σ_Z,k² − ln(|Σ̂_Z| / Π_k σ_Z,k²) − n]``;
@@ -26,10 +27,9 @@ from pyro import poutine
 from pyro.infer import ELBO
 
 from .data import INTERVENTION_SITE, X_SITE, Y_SITE, InterventionalData
+from .guide import PARAM_NAMES
 from .initialization import initialize
 from .statistics import InterventionStatistics, check_target_not_shifted
-
-PARAM_NAMES = ("tau", "omega", "mu_z", "sigma_z", "a", "b", "sigma_y")
 
 
 def consistency_terms(
@@ -78,8 +78,8 @@ def consistency_terms(
     if bool((info > 0).any()) or bool((pivots[..., n] ** 2 <= 4 * jitter * diag[..., n]).any()):
         raise ValueError(
             "the sample covariance of (Z, Y) is singular for some intervention: Y is (almost) a "
-            "linear function of Z (does τ read the target variables?) or the causes are "
-            "collinear"
+            "linear function of Z (does τ read the target variables? exclude them with "
+            "TCRGuide(..., target=...) or tau_mask=...) or the causes are collinear"
         )
     logdet_z = 2 * pivots[..., :n].log().sum(-1)
     v_hat = pivots[..., n] ** 2

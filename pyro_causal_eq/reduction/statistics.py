@@ -139,7 +139,7 @@ class InterventionStatistics:
         return mean_z, cov_z, c_hat
 
 
-def check_target_not_shifted(stats: InterventionStatistics, max_interventions: int = 256) -> None:
+def check_target_not_shifted(stats: InterventionStatistics, max_interventions: int = 64) -> None:
     """Raise when the target ``Y`` is an exact linear function ``τ₀ᵀX`` of the low-level
     variables and the interventions (aligned with ``X``, ``D == N``) shift its support.
 

@@ -36,7 +36,9 @@ class LeontiefEconomy:
     :param emissions: ``(n,)`` direct emission intensities ``r``.
     :param demand: ``(n,)`` mean final demand ``y₀`` (default ones).
     :param demand_scale: standard deviation of the demand (scalar or ``(n,)``).
-    :param emission_noise: standard deviation of the measured total emissions.
+    :param emission_noise: standard deviation of the measured total emissions (positive:
+        without it ``ghg`` is an exact linear function of the demand, so the consistent
+        reduction predicts it without residual and the covariance of ``(Z, Y)`` is singular).
     :param intervention_scale: standard deviation of the demand shifts.
     """
 
@@ -60,6 +62,8 @@ class LeontiefEconomy:
             torch.ones(n) if demand is None else torch.as_tensor(demand, dtype=self.A.dtype)
         )
         self.demand_scale = torch.as_tensor(demand_scale, dtype=self.A.dtype).expand(n)
+        if emission_noise <= 0:
+            raise ValueError(f"emission_noise must be positive, got {emission_noise}")
         self.emission_noise, self.intervention_scale = emission_noise, intervention_scale
         self.n_sectors = n
 
