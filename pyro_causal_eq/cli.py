@@ -13,7 +13,10 @@ written.
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -60,8 +63,8 @@ def _add_tradeoff_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--branches",
         choices=("local", "bound", "milp"),
-        default="local",
-        help="cone search of the exact method (milp: global certificate, slower)",
+        default="milp",
+        help="cone search of the exact method (milp: global certificate; local: faster)",
     )
     parser.add_argument("--bounds", nargs=2, type=float, default=(0.0, 2.0), metavar=("LO", "HI"))
     parser.add_argument("--steps", type=int, default=20_000, help="Adam steps (method adam)")
@@ -89,6 +92,27 @@ def _load(args):
     return IOModel.from_pymrio(pymrio.load_test(), region=args.region)
 
 
+def _stage_and_move(out: Path, ds, summary, table, ax) -> list[Path]:
+    """Write the result files into a staging folder inside ``out``, then move them in."""
+    from .economics.outputs import atomic_write, write_netcdf
+
+    with tempfile.TemporaryDirectory(dir=out, prefix=".staging-") as staging:
+        stage = Path(staging)
+        write_netcdf(ds, stage / "tradeoff.nc")
+        atomic_write(stage / "tradeoff.csv", lambda tmp: summary.to_csv(tmp))
+        atomic_write(stage / "alpha.csv", lambda tmp: ds["alpha"].to_pandas().to_csv(tmp))
+        atomic_write(stage / "sectors.csv", lambda tmp: table.to_csv(tmp, index=False))
+        atomic_write(
+            stage / "pareto.png",
+            lambda tmp: ax.figure.savefig(tmp, format="png", dpi=120, bbox_inches="tight"),
+        )
+        written = []
+        for name in ("tradeoff.nc", "tradeoff.csv", "alpha.csv", "sectors.csv", "pareto.png"):
+            os.replace(stage / name, out / name)
+            written.append(out / name)
+    return written
+
+
 def run_tradeoff(args) -> int:
     """Run the trade-off subcommand; returns the exit code."""
     import matplotlib
@@ -101,11 +125,9 @@ def run_tradeoff(args) -> int:
     from .economics import tradeoff
     from .economics.objective import TradeoffObjective
     from .economics.outputs import (
-        atomic_write,
         pareto_plot,
         sector_table,
         summary_frame,
-        write_netcdf,
     )
 
     torch.set_num_threads(1)
@@ -141,17 +163,18 @@ def run_tradeoff(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"--out {out} exists and is not a folder")
-    written = [
-        write_netcdf(ds, out / "tradeoff.nc"),
-        atomic_write(out / "tradeoff.csv", lambda tmp: summary.to_csv(tmp)),
-        atomic_write(out / "alpha.csv", lambda tmp: ds["alpha"].to_pandas().to_csv(tmp)),
-        atomic_write(out / "sectors.csv", lambda tmp: table.to_csv(tmp, index=False)),
-        atomic_write(
-            out / "pareto.png",
-            lambda tmp: ax.figure.savefig(tmp, format="png", dpi=120, bbox_inches="tight"),
-        ),
-    ]
-    plt.close(ax.figure)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    # all files are written into a staging folder next to them first, then moved in: an error
+    # while writing leaves no new file behind
+    try:
+        written = _stage_and_move(out, ds, summary, table, ax)
+    except BaseException:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    finally:
+        plt.close(ax.figure)
     with np.printoptions(precision=4):
         cols = ["ghg_change", "social_change", "objective", "optimality_gap", "time"]
         print(summary[cols].to_string(float_format=lambda v: f"{v:.4g}"))
@@ -188,6 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"pyro-causal-eq: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pyro-causal-eq`` console script; returns the exit code."""
     from .economics.validation import IOTableError
@@ -196,15 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
             return args._run(args)
     except (
-        FileNotFoundError,
-        FileExistsError,
-        NotADirectoryError,
-        IsADirectoryError,
-        PermissionError,
+        OSError,  # missing files and folders, --out not a folder, permissions, disk full
         KeyError,
         ValueError,
         IOTableError,

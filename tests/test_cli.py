@@ -43,12 +43,18 @@ def test_useeio_folder_and_region(tmp_path, capsys):
     folder = write_useeio(tmp_path / "m", A, y, D)
     code, stdout, _ = run(capsys, "--useeio", folder, "--out", tmp_path / "o", "--top", "3")
     assert code == 0 and "JOBS" in stdout
-    code, _, _ = run(capsys, "--region", "reg3", "--lambdas", "5", "--branches", "milp",
+    code, _, _ = run(capsys, "--region", "reg3", "--lambdas", "5", "--branches", "local",
                      "--penalty", "relative", "--out", tmp_path / "r")  # fmt: skip
     assert code == 0
     ds = xr.open_dataset(tmp_path / "r" / "tradeoff.nc")
-    assert ds.attrs["branches"] == "milp" and ds.attrs["penalty"] == "relative"
+    assert ds.attrs["branches"] == "local" and ds.attrs["penalty"] == "relative"
     ds.close()
+    q = np.linalg.solve(np.eye(5) - A, y)
+    q[0] = -1e-6 * q.sum()  # a tiny negative output: a one-line warning, not a traceback
+    code, _, err = run(capsys, "--useeio", write_useeio(tmp_path / "w", A, y, D, q=q),
+                       "--lambdas", "1", "--out", tmp_path / "w_out")  # fmt: skip
+    assert code == 0 and "pyro-causal-eq: warning: output q has 1 tiny negative" in err
+    assert "check_table" not in err
 
 
 def test_exiobase_archive(tmp_path, capsys):
@@ -105,6 +111,9 @@ def test_malformed_tables(tmp_path, capsys, kind, message):
         (["--lambdas", "1,abc"], "not a number"),
         (["--lambdas", "-1"], "nonnegative"),
         (["--region", "XX"], "unknown region"),
+        (["--bounds", "2", "0"], "0 <= lo <= hi"),
+        (["--bounds", "-1", "2"], "0 <= lo <= hi"),
+        (["--method", "adam", "--steps", "0"], "steps must be at least 1"),
     ],
 )
 def test_bad_arguments(tmp_path, capsys, argv, message):
@@ -120,6 +129,25 @@ def test_out_is_a_file(tmp_path, capsys):
     code, _, err = run(capsys, "--lambdas", "10", "--out", target)
     assert code == 1 and "not a folder" in err
     assert target.read_text() == "x"
+
+
+def test_failure_while_writing_leaves_no_file(tmp_path, capsys, monkeypatch):
+    """The plot is written last: its failure must not leave the other files behind."""
+    import matplotlib.figure
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", broken)
+    out = tmp_path / "new"
+    code, _, err = run(capsys, "--region", "reg1", "--lambdas", "1", "--out", out)
+    assert code == 1 and "disk full" in err and not out.exists()
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "tradeoff.csv").write_text("previous")
+    code, _, _ = run(capsys, "--region", "reg1", "--lambdas", "1", "--out", old)
+    assert code == 1 and [p.name for p in old.iterdir()] == ["tradeoff.csv"]
+    assert (old / "tradeoff.csv").read_text() == "previous"
 
 
 def test_parser_needs_a_subcommand():

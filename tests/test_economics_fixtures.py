@@ -21,13 +21,29 @@ GASES_V38 = [
     "NOX - combustion - air",
     "CO2 - combustion - water",
     "Value Added",
+    "Employment: Vulnerable employment",  # a subset of the skill/sex rows: never summed
+    "CO2 - non combustion - Cement production - air",
 ]
-UNITS_V38 = ["kg", "1000 p", "kg", "M.hr", "kg", "kg", "1000 p", "kg", "kg", "M.EUR"]
+UNITS_V38 = [
+    "kg",
+    "1000 p",
+    "kg",
+    "M.hr",
+    "kg",
+    "kg",
+    "1000 p",
+    "kg",
+    "kg",
+    "M.EUR",
+    "1000 p",
+    "kg",
+]
 #: expected weights of the rows above in GHG (GWP100, AR5) and employment
 GHG_WEIGHTS = {
     "CH4 - combustion - air": 28.0,
     "CO2 - combustion - air": 1.0,
     "N2O - agriculture - air": 265.0,
+    "CO2 - non combustion - Cement production - air": 1.0,
 }
 EMPLOYMENT_ROWS = ["Employment: Low-skilled male", "Employment: High-skilled female"]
 COUNTRIES = {"reg1": "FR", "reg2": "DE", "reg3": "IT", "reg4": "US", "reg5": "GB", "reg6": "WA"}
@@ -117,8 +133,10 @@ def _satellite_io(layout: str, seed: int = 0):
         extension("air_emissions", [r for r, _ in gas_rows], [u for _, u in gas_rows])
         extension(
             "employment",
-            ["Employment hours: Low-skilled male"] + EMPLOYMENT_ROWS,
-            ["M.hr", "1000 p", "1000 p"],
+            ["Employment hours: Low-skilled male"]
+            + EMPLOYMENT_ROWS
+            + ["Employment: Vulnerable employment"],
+            ["M.hr", "1000 p", "1000 p", "1000 p"],
         )
         extension("factor_inputs", ["Value Added"], ["M.EUR"])
     io.calc_extensions()

@@ -6,6 +6,7 @@ import json
 import warnings
 
 import numpy as np
+import pandas as pd
 import pymrio
 import pytest
 from test_economics_fixtures import (
@@ -16,7 +17,8 @@ from test_economics_fixtures import (
     write_useeio,
 )
 
-from pyro_causal_eq.economics import IOModel, IOTableError
+from pyro_causal_eq.economics import IOModel, IOTableError, tradeoff
+from pyro_causal_eq.economics.pymrio_loader import VALUE_ADDED
 from pyro_causal_eq.economics.validation import spectral_radius as radius
 
 
@@ -59,6 +61,33 @@ def test_pymrio_without_calc_and_errors():
         IOModel.from_pymrio(pymrio.load_test(), extensions=["satellite"])
     with pytest.raises(ValueError, match="demand"):
         IOModel.from_pymrio(pymrio.load_test(), region="reg2", demand="bogus")
+
+
+def test_pymrio_hand_built_system_without_extensions():
+    """An IOSystem from Z and Y only (no satellite accounts): value added per unit output
+    (1 - column sums of A) is derived; the checker's usual construction."""
+    rng = np.random.default_rng(3)
+    idx = pd.MultiIndex.from_product([["r1", "r2"], ["a", "b", "c"]], names=["region", "sector"])
+    cols = pd.MultiIndex.from_product([["r1", "r2"], ["hh"]], names=["region", "category"])
+    Z = pd.DataFrame(rng.uniform(1, 10, (6, 6)), index=idx, columns=idx)
+    system = pymrio.IOSystem(Z=Z, Y=pd.DataFrame(rng.uniform(20, 50, (6, 2)), idx, cols))
+    io = IOModel.from_pymrio(system, region="r2")  # calc_all on a copy
+    x = Z.sum(axis=1).to_numpy() + system.Y.sum(axis=1).to_numpy()
+    A = Z.to_numpy() / x[None, :]
+    np.testing.assert_allclose(io.A, A[3:, 3:])
+    np.testing.assert_allclose(io.equilibrium(), x[3:], rtol=1e-10)
+    assert io.default_ghg is None and io.indicators == [VALUE_ADDED]
+    np.testing.assert_allclose(io.intensity(VALUE_ADDED), 1 - A.sum(axis=0)[3:])
+    with pytest.raises(KeyError, match="choose the GHG"):
+        tradeoff(io, [1.0])
+    ds = tradeoff(io, [1.0], ghg=VALUE_ADDED, social=VALUE_ADDED)
+    assert np.isfinite(ds.objective).all()
+    flat = pd.Index(["a", "b"])
+    bad = pymrio.IOSystem(
+        Z=pd.DataFrame(np.eye(2), flat, flat), Y=pd.DataFrame(np.ones((2, 1)), flat)
+    )
+    with pytest.raises(IOTableError, match="MultiIndex"):
+        IOModel.from_pymrio(bad)
 
 
 # -- USEEIO (real shared data) ---------------------------------------------------------------

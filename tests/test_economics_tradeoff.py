@@ -12,6 +12,7 @@ import xarray as xr
 from scipy.optimize import differential_evolution, minimize
 from test_economics_fixtures import small_table
 
+from pyro_causal_eq import EquilibriumError
 from pyro_causal_eq.economics import IOModel, TradeoffObjective, tradeoff
 from pyro_causal_eq.economics.outputs import (
     chosen_lambda,
@@ -25,6 +26,7 @@ from pyro_causal_eq.economics.uncertainty import (
     propagate_uncertainty,
     uncertainty_summary,
 )
+from pyro_causal_eq.economics.validation import spectral_radius as radius
 
 matplotlib.use("Agg")
 
@@ -115,6 +117,28 @@ def test_narrow_bounds_match_independent_optimizer():
         assert float(ds.objective[j]) <= reference + 1e-9 * abs(reference)
 
 
+def test_large_bounds_search_branches():
+    """ρ(hi |A|) >= 1 (no a-priori output bound): with a negative final demand the optimum
+    lies in flipped cones; it used to keep the observed pattern (29.65 vs 4.2e-15 below)."""
+    A, y, D = small_table(5, seed=2, negative_demand=True)
+    io = IOModel(A, y, D, indicators=["GHG", "JOBS", "VADD"])
+    assert radius(5.0 * np.abs(A)) >= 1
+    ds = tradeoff(io, [0.3], bounds=(0.0, 5.0))
+    objective = TradeoffObjective(io, "GHG", "JOBS")
+
+    def f(alpha):  # stable designs only (the others have no attracting equilibrium)
+        if radius(alpha[:, None] * A) >= 1:
+            return 1e30
+        return objective.value(io.equilibrium(alpha), 0.3)
+
+    found = differential_evolution(f, [(0.0, 5.0)] * 5, seed=0, tol=1e-12, maxiter=2000)
+    reference = found.fun
+    assert float(ds.objective[0]) == pytest.approx(reference, rel=1e-6, abs=1e-9)
+    assert float(ds.bound[0]) == -np.inf  # not certified
+    with pytest.raises(EquilibriumError, match="not a stable equilibrium.*hi <"):
+        tradeoff(io, [0.3], bounds=(0.0, 20.0))  # the LP's design is an unstable equilibrium
+
+
 def test_demand_target_matches_independent_optimizer():
     io = make_io(3, seed=4)
     lams = lambda_grid(io)
@@ -177,6 +201,11 @@ def test_bad_arguments():
         tradeoff(io, [1.0], method="newton")
     with pytest.raises(ValueError, match="penalty"):
         tradeoff(io, [1.0], penalty="l3")
+    for bounds in ((2.0, 0.0), (-1.0, 2.0), (0.0, np.inf), (1.0,)):
+        with pytest.raises(ValueError, match="bounds"):
+            tradeoff(io, [1.0], bounds=bounds)
+    with pytest.raises(ValueError, match="steps"):
+        tradeoff(io, [1.0], method="adam", steps=0)
 
 
 def test_outputs_roundtrip(tmp_path):
@@ -207,6 +236,29 @@ def test_useeio_sweep_is_exact(useeio_dir):
     assert float(ds.stationarity.max()) < 1e-6
     assert -1 < float(ds.ghg_change[0]) < float(ds.ghg_change[1]) < 0
     assert -0.5 < float(ds.social_change[0]) < float(ds.social_change[1]) <= 0
+
+
+def test_georgia_default_is_global_where_local_search_is_not(useeio_dir):
+    """GAEEIO has negative coefficients and demands: the apex-flip search alone stays 0.29 %
+    above the global optimum at this λ, and the LP relaxation stalls the dual simplex at
+    λ ≈ 3.7e4 (it used to raise); the default (MILP) certifies both."""
+    from pyro_causal_eq.economics.exact import solve_exact
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        io = IOModel.from_useeio(useeio_dir / "GAEEIOv1.0-s-20")
+    objective = TradeoffObjective(io, "GHG", "JOBS")
+    lams = objective.default_lambdas()[[4, 6]]
+    ds = tradeoff(io, lams)
+    assert ds.attrs["branches"] == "milp"
+    np.testing.assert_allclose(ds.bound, ds.optimum, rtol=1e-8)  # certified
+    np.testing.assert_allclose(ds.objective, ds.optimum, rtol=1e-8)
+    for j, lam in enumerate(lams):  # the reported objective is the true one at alpha
+        x = io.equilibrium(ds.alpha.values[j])
+        assert objective.value(x, lam) == pytest.approx(float(ds.objective[j]), rel=1e-9)
+    args = (io.A, io.y, objective.w_c, objective.w, lams[1])
+    local = solve_exact(*args, branches="local")
+    assert local.value > float(ds.objective[1]) * (1 + 1e-3)
 
 
 def test_uncertainty_closed_form_and_outputs(tmp_path):

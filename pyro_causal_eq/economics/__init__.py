@@ -8,6 +8,7 @@ Main names: :class:`IOModel` (``from_pymrio``, ``from_useeio``, ``from_exiobase`
 on first use).
 """
 
+from .compartments import two_compartment_model
 from .interventions import (
     assignment_actions,
     bounded_factor,
@@ -17,13 +18,9 @@ from .interventions import (
 from .io_model import IOModel
 from .objective import TradeoffObjective
 from .outputs import pareto_plot, sector_table, write_csv, write_netcdf
+from .rebound import rebound_model
 from .tradeoff import tradeoff
 from .validation import IOTableError
-
-try:
-    from .rebound import rebound_model
-except ImportError:  # written separately; absent in partial checkouts
-    rebound_model = None
 
 _UNCERTAINTY = ("propagate_uncertainty", "uncertainty_summary", "hdi_plot")
 
@@ -48,6 +45,7 @@ __all__ = [
     "pareto_plot",
     "propagate_uncertainty",
     "rebound_model",
+    "two_compartment_model",
     "sector_table",
     "tradeoff",
     "uncertainty_summary",

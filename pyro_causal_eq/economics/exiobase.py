@@ -13,6 +13,8 @@ from .pymrio_loader import extension_rows, from_pymrio
 GWP100_AR5 = {"CO2": 1.0, "CH4": 28.0, "N2O": 265.0}
 _GAS = re.compile(r"^\s*(CO2|CH4|N2O)\b", re.IGNORECASE)
 _EMPLOYMENT = re.compile(r"^\s*employment\b", re.IGNORECASE)
+_AIR = re.compile(r"\bair\b", re.IGNORECASE)
+_BREAKDOWN = re.compile(r"^\s*employment\s*:.*\b(male|female)\s*$", re.IGNORECASE)
 
 
 def _row_label(name: str) -> str:
@@ -22,8 +24,19 @@ def _row_label(name: str) -> str:
 def select_ghg(names, owners, gwp=None, exclude=("impacts",)) -> dict[str, float]:
     """Weights of the GHG rows: CO2 / CH4 / N2O emitted to air, biogenic CO2 excluded.
 
-    Rows are matched by label, in the extensions other than ``exclude`` (characterized impact
-    rows would be counted twice); ``exclude`` is ignored when nothing else matches.
+    Rows are matched by label (``CO2 - combustion - air``, ``CH4 - agriculture - air``, ...;
+    the compartment may also be a second index level, ``.../air``), in the extensions other
+    than ``exclude`` (characterized impact rows would be counted twice); ``exclude`` is
+    ignored when nothing else matches.
+
+    :param names: row names ``"<extension>/<label>"``.
+    :param owners: the extension of each row.
+    :param gwp: gas -> GWP100 factor (default :data:`GWP100_AR5`).
+    :param exclude: extensions skipped unless nothing else matches.
+
+    >>> select_ghg(["e/CO2 - combustion - air", "e/CH4 - agriculture - air",
+    ...             "e/CO2 - waste - biogenic - air", "e/CO2 - combustion - water"], ["e"] * 4)
+    {'e/CO2 - combustion - air': 1.0, 'e/CH4 - agriculture - air': 28.0}
     """
     gwp = {k.upper(): v for k, v in (gwp or GWP100_AR5).items()}
 
@@ -32,7 +45,7 @@ def select_ghg(names, owners, gwp=None, exclude=("impacts",)) -> dict[str, float
         for name, owner in zip(names, owners, strict=True):
             label = _row_label(name)
             match = _GAS.match(label)
-            if owner in skip or not match or "air" not in label.lower():
+            if owner in skip or not match or not _AIR.search(label):
                 continue
             if "biogenic" in label.lower():
                 continue
@@ -49,9 +62,21 @@ def select_ghg(names, owners, gwp=None, exclude=("impacts",)) -> dict[str, float
 
 
 def select_employment(names, owners, exclude=("impacts",)) -> dict[str, float]:
-    """Weights (all 1) of the employment rows in persons: labels starting with
-    ``Employment`` that are not hours; the breakdown rows (``Employment: <skill> <sex>``) when
-    present, otherwise the total row."""
+    """Weights (all 1) of the employment rows in persons, by label: the skill / sex
+    breakdown ``Employment: <skill> <male|female>`` when present (Exiobase 3.8 ``satellite``
+    and 3.9+ ``employment``), else every ``Employment: ...`` row, else the total ``Employment``
+    row. Hours (``Employment hours: ...``) and ``Employment: Vulnerable employment`` (a subset
+    of the breakdown, which would be counted twice) are never summed.
+
+    :param names: row names ``"<extension>/<label>"``.
+    :param owners: the extension of each row.
+    :param exclude: extensions skipped unless nothing else matches.
+
+    >>> select_employment(["s/Employment: Low-skilled male", "s/Employment: High-skilled female",
+    ...                    "s/Employment: Vulnerable employment", "s/Employment hours: x male"],
+    ...                   ["s"] * 4)
+    {'s/Employment: Low-skilled male': 1.0, 's/Employment: High-skilled female': 1.0}
+    """
 
     def pick(skip):
         rows = [
@@ -60,9 +85,11 @@ def select_employment(names, owners, exclude=("impacts",)) -> dict[str, float]:
             if owner not in skip
             and _EMPLOYMENT.match(_row_label(name))
             and "hour" not in _row_label(name).lower()
+            and "vulnerable" not in _row_label(name).lower()
         ]
+        breakdown = [name for name in rows if _BREAKDOWN.match(_row_label(name))]
         detailed = [name for name in rows if ":" in _row_label(name)]
-        return detailed or rows
+        return breakdown or detailed or rows
 
     rows = pick(set(exclude)) or pick(set())
     if not rows:

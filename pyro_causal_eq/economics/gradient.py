@@ -83,9 +83,20 @@ def lbfgs_design(
 ) -> tuple[np.ndarray, int]:
     """L-BFGS-B over ``α`` in the box, gradients from the Pyro model (implicit).
 
+    :param objective: the trade-off objective.
+    :param lam: trade-off weight.
     :param alpha0: warm start (default: ``1``).
+    :param bounds: ``(lo, hi)`` of the factors.
+    :param target: ``"assignment"`` or ``"demand"``.
     :param smoothing: continuation of the relative smoothing of ``|·|`` (ignored for ``l2``).
+    :param max_iter: L-BFGS-B iterations per smoothing stage.
     :returns: ``α`` and the number of model evaluations.
+
+    >>> from pyro_causal_eq.economics import IOModel, TradeoffObjective
+    >>> io = IOModel([[0.2]], [8.0], [[2.0], [0.5]], indicators=["GHG", "JOBS"])
+    >>> alpha, _ = lbfgs_design(TradeoffObjective(io, "GHG", "JOBS"), lam=1.0)
+    >>> alpha.round(6)  # GHG 2 per unit outweighs the job penalty 0.5: shut down
+    array([0.])
     """
     from scipy.optimize import minimize
 

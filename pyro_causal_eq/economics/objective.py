@@ -25,6 +25,12 @@ class TradeoffObjective:
     :param ghg: GHG indicator name.
     :param social: socio-economic indicator name (employment, value added).
     :param penalty: ``"l1"``, ``"relative"`` or ``"l2"``.
+
+    >>> from pyro_causal_eq.economics import IOModel
+    >>> io = IOModel([[0.2]], [8.0], [[2.0], [0.5]], indicators=["GHG", "JOBS"])
+    >>> objective = TradeoffObjective(io, "GHG", "JOBS")
+    >>> objective.x0, objective.value(objective.x0 / 2, lam=4.0)  # 2·5 + 4·0.5·5
+    (array([10.]), 20.0)
     """
 
     io: IOModel

@@ -14,7 +14,12 @@ import xarray as xr
 
 def atomic_write(path, write) -> Path:
     """Call ``write(tmp_path)`` on a temporary file in ``path``'s folder, then rename it to
-    ``path`` (no partial file is ever visible under ``path``)."""
+    ``path`` (no partial file is ever visible under ``path``).
+
+    :param path: the final file (its folder is created).
+    :param write: ``write(tmp_path)`` writes the content.
+    :returns: ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
@@ -33,12 +38,29 @@ def atomic_write(path, write) -> Path:
 
 
 def write_netcdf(ds: xr.Dataset, path) -> Path:
-    """Write the trade-off dataset as netCDF, atomically."""
+    """Write the trade-off dataset as netCDF, atomically.
+
+    :param ds: a :func:`~pyro_causal_eq.economics.tradeoff` dataset.
+    :param path: the ``.nc`` file.
+    :returns: the path written.
+
+    >>> import pymrio
+    >>> from pyro_causal_eq.economics import IOModel, tradeoff
+    >>> ds = tradeoff(IOModel.from_pymrio(pymrio.load_test(), region="reg1"), [10.0, 100.0])
+    >>> import tempfile, xarray
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = write_netcdf(ds, f"{tmp}/t.nc")
+    ...     xarray.load_dataset(path).sizes["lam"]
+    2
+    """
     return atomic_write(path, lambda tmp: ds.to_netcdf(tmp))
 
 
 def summary_frame(ds: xr.Dataset) -> pd.DataFrame:
-    """One row per ``λ``: totals, relative changes, objective, optimum, gap, time."""
+    """One row per ``λ``: totals, relative changes, objective, optimum, gap, time.
+
+    :param ds: a :func:`~pyro_causal_eq.economics.tradeoff` dataset.
+    """
     names = [
         "ghg",
         "social",
@@ -55,7 +77,22 @@ def summary_frame(ds: xr.Dataset) -> pd.DataFrame:
 
 
 def write_csv(ds: xr.Dataset, path, alpha_path=None) -> list[Path]:
-    """Write the per-``λ`` summary (and optionally the factors, ``λ`` x sector) as CSV."""
+    """Write the per-``λ`` summary (and optionally the factors, ``λ`` x sector) as CSV.
+
+    :param ds: a :func:`~pyro_causal_eq.economics.tradeoff` dataset.
+    :param path: the summary CSV (one row per ``λ``: :func:`summary_frame`).
+    :param alpha_path: optional CSV of the factors.
+    :returns: the paths written.
+
+    >>> import pymrio
+    >>> from pyro_causal_eq.economics import IOModel, tradeoff
+    >>> ds = tradeoff(IOModel.from_pymrio(pymrio.load_test(), region="reg1"), [10.0, 100.0])
+    >>> import tempfile, pandas
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = write_csv(ds, f"{tmp}/s.csv", f"{tmp}/a.csv")
+    ...     pandas.read_csv(f"{tmp}/a.csv", index_col=0).shape
+    (2, 8)
+    """
     written = [atomic_write(path, lambda tmp: summary_frame(ds).to_csv(tmp))]
     if alpha_path is not None:
         frame = ds["alpha"].to_pandas()
@@ -65,7 +102,11 @@ def write_csv(ds: xr.Dataset, path, alpha_path=None) -> list[Path]:
 
 def chosen_lambda(ds: xr.Dataset, social_change: float = -0.05) -> float:
     """The ``λ`` whose social (employment) change is closest to ``social_change`` (the
-    paper's cross at a 5 % employment reduction)."""
+    paper's cross at a 5 % employment reduction).
+
+    :param ds: a :func:`~pyro_causal_eq.economics.tradeoff` dataset.
+    :param social_change: the relative change sought.
+    """
     index = int(np.nanargmin(np.abs(ds["social_change"].values - social_change)))
     return float(ds["lam"].values[index])
 
@@ -75,6 +116,17 @@ def sector_table(ds: xr.Dataset, lam: float | None = None, top: int = 10) -> pd.
 
     Columns: baseline and intervened social indicator per sector, absolute and relative change,
     the factor ``α``.
+
+    :param ds: a :func:`~pyro_causal_eq.economics.tradeoff` dataset.
+    :param lam: the ``λ`` (nearest in the sweep).
+    :param top: number of rows.
+
+    >>> import pymrio
+    >>> from pyro_causal_eq.economics import IOModel, tradeoff
+    >>> ds = tradeoff(IOModel.from_pymrio(pymrio.load_test(), region="reg1"), [10.0, 100.0])
+    >>> table = sector_table(ds, lam=100.0, top=3)
+    >>> list(table.columns)[:3], len(table), bool((table.change <= 0).all())
+    (['sector', 'name', 'baseline'], 3, True)
     """
     lam = chosen_lambda(ds) if lam is None else float(lam)
     at = ds.sel(lam=lam, method="nearest")
@@ -102,8 +154,19 @@ def pareto_plot(ds: xr.Dataset, path=None, *, ax=None, mark: float | None = -0.0
     relative employment change in %, y axis relative GHG reduction in %, points annotated by
     ``λ``); a dashed line marks ``mark`` employment change and a cross the chosen ``λ``.
 
+    :param ds: a :func:`~pyro_causal_eq.economics.tradeoff` dataset.
     :param path: save the figure there (atomically) when given.
+    :param ax: draw into these axes.
+    :param mark: employment change marked by a dashed line and a cross (``None``: none).
+    :param label: legend label (default: the model name).
     :returns: the matplotlib axes.
+
+    >>> import pymrio
+    >>> from pyro_causal_eq.economics import IOModel, tradeoff
+    >>> ds = tradeoff(IOModel.from_pymrio(pymrio.load_test(), region="reg1"), [10.0, 100.0])
+    >>> ax = pareto_plot(ds, mark=None)
+    >>> ax.get_xlabel()
+    'factor_inputs/Value Added change (%)'
     """
     import matplotlib
 
@@ -130,7 +193,11 @@ def pareto_plot(ds: xr.Dataset, path=None, *, ax=None, mark: float | None = -0.0
         )
     ax.set_xlabel(f"{ds.attrs.get('social_indicator', 'employment')} change (%)")
     ax.set_ylabel(f"{ds.attrs.get('ghg_indicator', 'GHG')} reduction (%)")
-    ax.set_title("GHG / employment trade-off")
+    ax.set_title(
+        f"{ds.attrs.get('ghg_indicator', 'GHG')} / "
+        f"{ds.attrs.get('social_indicator', 'employment')} trade-off",
+        fontsize=9,
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     if path is not None:

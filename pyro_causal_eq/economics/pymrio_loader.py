@@ -11,6 +11,8 @@ from .io_model import IOModel
 from .validation import IOTableError
 
 DEMANDS = ("total", "final", "domestic_final")
+#: indicator derived from the table when the system has no extension: ``1 - Σ_i A_ij``
+VALUE_ADDED = "value added (1 - column sums of A)"
 
 
 def _label(key) -> str:
@@ -21,7 +23,11 @@ def extension_rows(iosystem, extensions=None) -> tuple[list[str], list[str], np.
     """All rows of the chosen extensions: ``(names, extension of each row, S, units)``.
 
     Rows are named ``"<extension>/<label>/<label>..."``; ``S`` is the intensity per unit of
-    output for every column (region, sector) of the system.
+    output for every column (region, sector) of the system. A system without extensions gets
+    the single row :data:`VALUE_ADDED` (GHG must then be given by the caller).
+
+    :param iosystem: a ``pymrio.IOSystem`` with ``A`` and ``x`` computed.
+    :param extensions: extension names (default: all).
     """
     x = iosystem.x.iloc[:, 0].to_numpy(dtype=np.float64)
     names, owners, rows, units = [], [], [], {}
@@ -51,8 +57,13 @@ def extension_rows(iosystem, extensions=None) -> tuple[list[str], list[str], np.
             rows.append(S[i])
             if isinstance(unit, pd.DataFrame) and len(unit) == S.shape[0]:
                 units[name] = str(unit.iloc[i, 0])
+    if not rows and extensions is None and iosystem.A is not None:
+        # no satellite accounts (e.g. a system built from Z and Y only): value added per unit
+        # output, 1 - column sums of A, is the one indicator the table itself defines
+        names, owners = [VALUE_ADDED], ["derived"]
+        rows = [1.0 - iosystem.A.to_numpy(dtype=np.float64).sum(axis=0)]
     if not rows:
-        raise IOTableError("the IO system has no extension (indicator) data")
+        raise IOTableError(f"the IO system has no data in the extensions {wanted}")
     return names, owners, np.vstack(rows), units
 
 
@@ -90,6 +101,14 @@ def from_pymrio(
     >>> io.validate_output() < 1e-12
     True
     """
+    Z = iosystem.A if iosystem.A is not None else iosystem.Z
+    if Z is None or iosystem.Y is None:
+        raise IOTableError("the pymrio system needs Z (or A) and Y")
+    if not isinstance(Z.columns, pd.MultiIndex) or Z.columns.nlevels < 2:
+        raise IOTableError(
+            "the pymrio system's Z / A columns must be a (region, sector) MultiIndex, got "
+            f"{type(Z.columns).__name__} {list(Z.columns[:3])}"
+        )
     if iosystem.A is None or iosystem.x is None:
         iosystem = copy.deepcopy(iosystem)
         iosystem.calc_all()

@@ -8,10 +8,12 @@ import numpy as np
 import torch
 import xarray as xr
 
+from ..errors import EquilibriumError
 from .exact import solve_exact
 from .gradient import adam_protocol, intervened_output, lbfgs_design
 from .io_model import IOModel
 from .objective import TradeoffObjective
+from .validation import spectral_radius
 
 METHODS = ("exact", "gradient", "adam")
 
@@ -25,6 +27,16 @@ def _lambdas(lambdas, objective: TradeoffObjective) -> np.ndarray:
     if not np.isfinite(values).all() or (values < 0).any():
         raise ValueError(f"lambdas must be finite and nonnegative, got {values.tolist()}")
     return values
+
+
+def _bounds(bounds) -> tuple[float, float]:
+    try:
+        lo, hi = map(float, bounds)
+    except (TypeError, ValueError):
+        raise ValueError(f"bounds must be a pair (lo, hi) of numbers, got {bounds!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and 0.0 <= lo <= hi):
+        raise ValueError(f"bounds must be finite with 0 <= lo <= hi, got ({lo}, {hi})")
+    return lo, hi
 
 
 def equilibrium_output(io: IOModel, alpha: np.ndarray, target: str = "assignment", model=None):
@@ -48,7 +60,7 @@ def tradeoff(
     steps: int = 20_000,
     lr: float = 1e-3,
     certify: bool = True,
-    branches: str = "local",
+    branches: str = "milp",
     progress: bool = False,
 ) -> xr.Dataset:
     """Minimize ``cᵀx(α) + λ ||e(α) - e*||₁`` for each ``λ`` (paper eq. 5).
@@ -61,7 +73,9 @@ def tradeoff(
     of variables to output space, a (mixed-integer) LP (see
     :mod:`pyro_causal_eq.economics.exact`; L1 penalties only; ``l2`` falls back to
     ``"gradient"``); ``"gradient"`` runs L-BFGS-B with implicit gradients from
-    ``pce.equilibrate`` + ``pce.do`` + ``pce.Scale``, warm-started along the sweep;
+    ``pce.equilibrate`` + ``pce.do`` + ``pce.Scale``, warm-started along the sweep (a local
+    method: on USEEIO it stops up to ~0.1 % above the exact optimum at some ``λ``;
+    ``certify`` reports the gap);
     ``"adam"`` is the paper's protocol (Adam, ``α = 2 sigmoid(d)``, ``steps`` steps, ``lr``),
     also warm-started. Final outputs ``x`` are computed with the Pyro model in every case.
 
@@ -72,12 +86,21 @@ def tradeoff(
     :param social: socio-economic indicator (default: ``io_model.default_social``).
     :param penalty: ``"l1"`` (paper), ``"relative"`` (both terms relative to their baseline
         totals; unit-free ``λ``), ``"l2"`` (squared deviations).
-    :param bounds: ``(lo, hi)`` of the factors (default ``(0, 2)`` as in the paper).
+    :param target: ``"assignment"`` (whole sector assignments) or ``"demand"`` (final demand
+        only).
+    :param method: ``"exact"``, ``"gradient"`` or ``"adam"`` (see above).
+    :param steps: Adam steps per ``λ`` (``method="adam"``).
+    :param lr: Adam learning rate.
+    :param bounds: ``(lo, hi)`` of the factors, ``0 <= lo <= hi`` (default ``(0, 2)`` as in
+        the paper). Above ``hi = 1 / ρ(|A|)`` outputs have no a-priori bound: the exact
+        method then searches sign patterns within a heuristic box (``bound`` is ``-inf``) and
+        raises :class:`~pyro_causal_eq.EquilibriumError` if its design is not a stable
+        equilibrium.
     :param certify: for gradient methods with an L1 penalty, also solve exactly to report
         the optimality gap.
-    :param branches: cone-pattern search of the exact solver (``"local"``, ``"bound"``,
-        ``"milp"`` for a global certificate; see
-        :func:`~pyro_causal_eq.economics.exact.solve_exact`).
+    :param branches: cone-pattern search of the exact solver: ``"milp"`` (default: global
+        optimum with a certificate, ``bound`` = ``optimum``), ``"bound"`` or ``"local"``
+        (faster, not certified); see :func:`~pyro_causal_eq.economics.exact.solve_exact`.
     :param progress: show a progress bar.
     :returns: dataset with dimension ``lam`` (and ``sector``): ``alpha``, ``x``, ``ghg``,
         ``social``, ``objective``, ``optimum``, ``optimality_gap``, ``stationarity``,
@@ -101,6 +124,9 @@ def tradeoff(
     io_model.indicator_index(ghg), io_model.indicator_index(social)
     objective = TradeoffObjective(io_model, ghg, social, penalty)
     lams = _lambdas(lambdas, objective)
+    bounds = _bounds(bounds)
+    if method == "adam" and steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
     if method == "exact" and not objective.is_linear_program:
         method = "gradient"
     model = io_model.model(dtype=torch.float64)
@@ -147,9 +173,17 @@ def tradeoff(
             alpha, _ = adam_protocol(
                 objective, lam, steps=steps, lr=lr, bounds=bounds, target=target, d0=d0
             )
-        x = equilibrium_output(io_model, alpha, target, model)
+        try:
+            x = equilibrium_output(io_model, alpha, target, model)
+        except EquilibriumError as error:
+            safe = 1.0 / max(spectral_radius(np.abs(io_model.A)), 1e-300)
+            raise EquilibriumError(
+                f"λ = {lam:.6g}: the design with factors up to {float(np.max(alpha)):.4g} is not "
+                f"a stable equilibrium ({error}); with factor bounds hi < {safe:.4g} "
+                "(= 1 / ρ(|A|)) every design is stable"
+            ) from error
         out["time"][j] = time.perf_counter() - start
-        out["alpha"][j], out["x"][j] = alpha, x
+        out["alpha"][j], out["x"][j] = alpha + 0.0, x  # + 0.0: no -0 in the tables
         out["objective"][j] = objective.value(x, lam)
         if exact is None and certify and objective.is_linear_program:
             exact = solve_exact(

@@ -88,14 +88,24 @@ def propagate_uncertainty(
 
 
 def uncertainty_summary(idata: az.InferenceData, hdi_prob: float = 0.9):
-    """ArviZ summary (mean, sd, HDI) of the relative GHG and social changes."""
+    """ArviZ summary (mean, sd, HDI) of the relative GHG and social changes.
+
+    :param idata: the result of :func:`propagate_uncertainty`.
+    :param hdi_prob: probability mass of the HDI.
+    """
     return az.summary(
         idata, var_names=["ghg_change", "social_change"], hdi_prob=hdi_prob, kind="stats"
     )
 
 
 def hdi_plot(idata: az.InferenceData, path=None, hdi_prob: float = 0.9):
-    """Posterior plots with HDI of the GHG and social changes; saved atomically to ``path``."""
+    """Posterior plots with HDI of the GHG and social changes; saved atomically to ``path``.
+
+    :param idata: the result of :func:`propagate_uncertainty`.
+    :param path: PNG file (optional).
+    :param hdi_prob: probability mass of the HDI.
+    :returns: the ArviZ axes.
+    """
     from .outputs import atomic_write
 
     axes = az.plot_posterior(idata, var_names=["ghg_change", "social_change"], hdi_prob=hdi_prob)

@@ -12,7 +12,14 @@ class IOTableError(ValueError):
 
 
 def as_matrix(value, name: str) -> np.ndarray:
-    """A float64 2-d array or a clear :class:`IOTableError`."""
+    """A float64 2-d array or a clear :class:`IOTableError`.
+
+    :param value: array-like.
+    :param name: what it is, for the message.
+
+    >>> as_matrix([[1, 2]], "A").dtype
+    dtype('float64')
+    """
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as error:
@@ -23,7 +30,15 @@ def as_matrix(value, name: str) -> np.ndarray:
 
 
 def as_vector(value, name: str, size: int | None = None) -> np.ndarray:
-    """A float64 1-d array (a column ``(n, 1)`` is flattened) or a clear error."""
+    """A float64 1-d array (a column ``(n, 1)`` is flattened) or a clear error.
+
+    :param value: array-like.
+    :param name: what it is, for the message.
+    :param size: required length (one per sector).
+
+    >>> as_vector([[1.0], [2.0]], "y", 2)
+    array([1., 2.])
+    """
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as error:
@@ -38,7 +53,12 @@ def as_vector(value, name: str, size: int | None = None) -> np.ndarray:
 
 
 def check_finite(array: np.ndarray, name: str, labels=None) -> None:
-    """Raise when ``array`` holds NaN or infinite entries (naming the first ones)."""
+    """Raise when ``array`` holds NaN or infinite entries (naming the first ones).
+
+    :param array: the data.
+    :param name: what it is, for the message.
+    :param labels: sector labels of a vector's entries.
+    """
     bad = ~np.isfinite(array)
     if bad.any():
         where = np.argwhere(bad)[:5].tolist()
@@ -48,14 +68,26 @@ def check_finite(array: np.ndarray, name: str, labels=None) -> None:
 
 
 def spectral_radius(A: np.ndarray) -> float:
-    """Largest modulus of the eigenvalues of ``A``."""
+    """Largest modulus of the eigenvalues of ``A``.
+
+    :param A: a square matrix.
+
+    >>> spectral_radius(np.array([[0.0, 0.5], [0.5, 0.0]]))
+    0.5
+    """
     return float(np.abs(np.linalg.eigvals(A)).max()) if A.size else 0.0
 
 
 def check_output(q: np.ndarray, sectors, name: str = "output q", tol: float = 1e-4) -> None:
     """Negative output entries: an error when one exceeds ``tol`` of the total absolute output,
     a warning otherwise (published tables carry tiny negative adjustment sectors, e.g. USEEIO's
-    used goods and noncomparable imports)."""
+    used goods and noncomparable imports).
+
+    :param q: gross output.
+    :param sectors: sector labels.
+    :param name: what it is, for the message.
+    :param tol: share of the total absolute output below which a negative entry only warns.
+    """
     negative = np.flatnonzero(q < 0)
     if negative.size == 0:
         return
@@ -77,6 +109,12 @@ def check_output(q: np.ndarray, sectors, name: str = "output q", tol: float = 1e
 def check_table(A, y, R, q=None, sectors=None, indicators=None) -> tuple:
     """Validate an input-output table; returns float64 arrays ``(A, y, R, q)``.
 
+    :param A: technical coefficients.
+    :param y: final demand.
+    :param R: indicator intensities.
+    :param q: observed output (optional).
+    :param sectors: sector labels (optional).
+    :param indicators: indicator names (optional).
     :raises IOTableError: non-square or mismatched shapes, NaN/inf, negative output, or a
         spectral radius of ``A`` of at least 1 (no nonnegative Leontief inverse).
     """
