@@ -85,6 +85,10 @@ class OptimizeResult:
     :param converged: whether the convergence criterion was met before ``steps``.
     :param steps: number of steps taken.
     :param grad_norm: norm of the gradient at the last step.
+
+    >>> result = OptimizeResult(actions={"x": Scale(1.5)}, params={"x": torch.tensor(0.4)})
+    >>> float(result.actions["x"].factor), result.converged
+    (1.5, False)
     """
 
     actions: dict[str, LieGroupElement]

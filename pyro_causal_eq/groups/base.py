@@ -37,6 +37,14 @@ class LieGroupElement:
 
     :attr event_dim: number of rightmost dimensions the action consumes (0 for elementwise
         groups, 1 for rotations of vectors).
+
+    >>> from pyro_causal_eq.groups import Scale, Shift
+    >>> g, h = Scale(2.0), Shift(1.0)
+    >>> x = torch.tensor(3.0)
+    >>> float((g * h)(x)), float(g(h(x)))  # composition is the action's composition
+    (8.0, 8.0)
+    >>> float(Scale.exp(g.log()).factor), float(g.inverse()(g(x)))
+    (2.0, 3.0)
     """
 
     event_dim: int = 0

@@ -46,6 +46,19 @@ class EquilibriumSolver(Messenger):
     :param check_size: size limit of the ``"auto"`` check.
     :param require_stable: raise when the equilibrium is not attracting (``ρ ≥ 1``).
     :param atol: floor of the residual's denominator (for equilibria at the origin).
+
+    Subclasses implement :meth:`forward` and :meth:`adjoint`; :meth:`with_options` gives a
+    reconfigured copy:
+
+    >>> import pyro_causal_eq as pce
+    >>> solver = pce.Anderson(tol=1e-10).with_options(max_iter=50, warm_start=True)
+    >>> solver.tol, solver.max_iter, solver.warm_start
+    (1e-10, 50, True)
+    >>> with solver:  # innermost handler wins; per-call overrides win over both
+    ...     out = pce.equilibrate("s", {"x": lambda x: 0.5 * x + 1.0},
+    ...                           init={"x": torch.zeros((), dtype=torch.float64)}, tol=1e-12)
+    >>> round(float(out["x"]), 10)
+    2.0
     """
 
     name = "solver"
