@@ -284,3 +284,16 @@ def test_uncertainty_zero_noise_is_deterministic():
     c = io.intensity("GHG")
     expected = c @ io.equilibrium(alpha) / (c @ io.equilibrium()) - 1
     np.testing.assert_allclose(idata.posterior.ghg_change, expected, rtol=1e-8)
+
+
+def test_hdi_plot_rejects_draws_without_spread():
+    import arviz as az
+    import numpy as np
+
+    from pyro_causal_eq.economics import hdi_plot
+
+    idata = az.from_dict(
+        posterior={"ghg_change": np.full((1, 5), -0.1), "social_change": np.full((1, 5), 0.0)}
+    )
+    with pytest.raises(ValueError, match="all draws of 'ghg_change' are equal"):
+        hdi_plot(idata)

@@ -92,6 +92,15 @@ def uncertainty_summary(idata: az.InferenceData, hdi_prob: float = 0.9):
 
     :param idata: the result of :func:`propagate_uncertainty`.
     :param hdi_prob: probability mass of the HDI.
+    :returns: a ``pandas.DataFrame`` with one row per change (columns mean, sd, HDI bounds).
+
+    >>> draws = np.linspace(-0.2, 0.0, 41)[None]  # 1 chain, as propagate_uncertainty returns
+    >>> idata = az.from_dict(posterior={"ghg_change": draws, "social_change": draws / 2})
+    >>> table = uncertainty_summary(idata, hdi_prob=0.9)
+    >>> list(table.index), list(table.columns)
+    (['ghg_change', 'social_change'], ['mean', 'sd', 'hdi_5%', 'hdi_95%'])
+    >>> round(float(table.loc["ghg_change", "mean"]), 3)
+    -0.1
     """
     return az.summary(
         idata, var_names=["ghg_change", "social_change"], hdi_prob=hdi_prob, kind="stats"
@@ -105,10 +114,33 @@ def hdi_plot(idata: az.InferenceData, path=None, hdi_prob: float = 0.9):
     :param path: PNG file (optional).
     :param hdi_prob: probability mass of the HDI.
     :returns: the ArviZ axes.
+    :raises ValueError: when a quantity has no spread (all draws equal).
+
+    >>> import os, tempfile
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> draws = np.linspace(-0.2, 0.0, 41)[None]  # 1 chain, as propagate_uncertainty returns
+    >>> idata = az.from_dict(posterior={"ghg_change": draws, "social_change": draws / 2})
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "hdi.png")
+    ...     axes = hdi_plot(idata, path=path)
+    ...     saved = os.path.getsize(path) > 0
+    >>> saved, [ax.get_title() for ax in np.ravel(axes)]
+    (True, ['ghg_change', 'social_change'])
+    >>> plt.close("all")
     """
     from .outputs import atomic_write
 
-    axes = az.plot_posterior(idata, var_names=["ghg_change", "social_change"], hdi_prob=hdi_prob)
+    names = ["ghg_change", "social_change"]
+    for name in names:
+        draws = np.asarray(idata.posterior[name])
+        if np.ptp(draws) == 0:  # a density plot of a point mass has no bins
+            raise ValueError(
+                f"all draws of {name!r} are equal ({draws.flat[0]:.6g}): there is no "
+                "uncertainty to plot; widen the prior (prior_scale) or use uncertainty_summary"
+            )
+    axes = az.plot_posterior(idata, var_names=names, hdi_prob=hdi_prob)
     if path is not None:
         fig = np.ravel(axes)[0].figure
         atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))

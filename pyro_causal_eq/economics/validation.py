@@ -8,7 +8,20 @@ import numpy as np
 
 
 class IOTableError(ValueError):
-    """A malformed input-output table (the message names the problem)."""
+    """A malformed input-output table (the message names the problem).
+
+    A ``ValueError`` raised by :class:`IOModel` and the loaders (shapes, NaN/inf, labels,
+    negative output, spectral radius of ``A`` of at least 1).
+
+    >>> from pyro_causal_eq.economics import IOModel
+    >>> try:
+    ...     IOModel([[0.1, 0.2], [0.3, 0.1]], [1.0, 2.0], [[1.0, 0.5]], sectors=["a", "a"])
+    ... except IOTableError as error:
+    ...     print(f"{type(error).__name__}: {error}")
+    IOTableError: sector labels are not unique
+    >>> issubclass(IOTableError, ValueError)
+    True
+    """
 
 
 def as_matrix(value, name: str) -> np.ndarray:

@@ -21,11 +21,38 @@ from .triplet import prepare_triplet
 class Proposition3Report:
     """The three parts of the sufficient condition of Proposition 3 at a reference point.
 
+    :attr invariant: label of the invariant node ``j``.
+    :attr auxiliary: label of the auxiliary node ``k``.
+    :attr features: labels of the auxiliary's parents (the inputs of its replacement).
+    :attr reduced_smallest_singular_value: smallest relative singular value of
+        ``I - ∂f_{-j}/∂x_{-j}``.
+    :attr parameter_jacobian: ``J^θ_{x*_{Pa_k}}``, parents (rows) by parameters (columns).
+    :attr parameter_rank: its numerical rank.
+    :attr n_parameters: number of scalar parameters.
+    :attr effect: ``∂x*_j/∂x_k`` (hard intervention on the auxiliary).
     :attr reduced_jacobian_ok: ``x_{-j} -> x_{-j} - f_{-j}`` has an invertible Jacobian.
     :attr parameter_rank_ok: ``J^θ_{x*_{Pa_k}}`` has full column rank.
     :attr effect_ok: the auxiliary node has a non-zero effect on the invariant node.
     :attr held_rank: rank of the parameter-to-parents Jacobian with the auxiliary held fixed
         (its mechanism cut, as after the replacement); see :attr:`learnable`.
+    :attr notes: warnings found along the way (e.g. a low :attr:`held_rank`).
+
+    >>> import pyro_causal_eq as pce
+    >>> def model(tau=torch.tensor(1.0)):  # y = τ + z / 2, z = y / 2
+    ...     return pce.equilibrate("s", {"y": lambda z: tau + 0.5 * z, "z": lambda y: 0.5 * y},
+    ...                            init={"y": torch.zeros(()), "z": torch.zeros(())})
+    >>> report = check_proposition3(model, {"y": pce.Scale(1.3)}, "z",
+    ...                             parameters={"tau": torch.distributions.Uniform(0.5, 1.5)})
+    >>> report.invariant, report.auxiliary, report.features
+    ('z', 'z', ['y'])
+    >>> report.reduced_jacobian_ok, report.parameter_rank_ok, report.effect_ok
+    (True, True, True)
+    >>> report.parameter_rank, report.n_parameters, report.held_rank, report.notes
+    (1, 1, 1, [])
+    >>> report.holds, report.learnable
+    (True, True)
+    >>> print(report.explain().splitlines()[0])
+    Proposition 3 for invariant 'z' via auxiliary 'z': holds
     """
 
     invariant: str

@@ -15,6 +15,18 @@ class CompartmentReport:
     :attr holds: no violation.
     :attr violations: human-readable violations (see :meth:`explain`).
     :attr leaving: node -> its targets in other compartments.
+
+    >>> G = nx.DiGraph([("a", "b"), ("b", "c"), ("c", "d"), ("d", "a")])
+    >>> parts = {"1": ["a", "b"], "2": ["c", "d"]}
+    >>> report = check_compartments(G, parts, invariant={"1": ["b"], "2": ["d"]})
+    >>> report.holds, report.leaving, report.violations
+    (True, {'b': ['c'], 'd': ['a']}, [])
+    >>> bad = check_compartments(G, parts, invariant={"1": ["a"], "2": ["d"]})
+    >>> bad.holds, len(bad.violations)
+    (False, 1)
+    >>> print(bad.explain())
+    Proposition 4 condition FAILS:
+      - node 'b' of compartment '1' has arrows to ['c'] in other compartments but is not invariant
     """
 
     holds: bool
@@ -22,6 +34,7 @@ class CompartmentReport:
     leaving: dict[str, list[str]]
 
     def explain(self) -> str:
+        """A human-readable account: the condition holds, or the list of violations."""
         if self.holds:
             return "Proposition 4 condition holds: only invariant nodes send arrows across"
         return "Proposition 4 condition FAILS:\n" + "\n".join(f"  - {v}" for v in self.violations)

@@ -41,6 +41,17 @@ def initialize(
     :param stats: per-intervention moments of the data set.
     :param init: ``"auto"``, ``"regression"``, ``"profile"`` or ``"none"``.
     :param groups: optional groups of low-level variable indices (see :class:`TCRLoss`).
+
+    >>> import pyro_causal_eq as pce, pyro_causal_eq.simulators
+    >>> scm = pce.simulators.LinearGaussianSCM.random(5, seed=0)
+    >>> data = scm.simulate(200, 16, seed=0)
+    >>> guide = pce.reduction.TCRGuide(5, tau_mask=scm.tau_mask, omega_mask=scm.omega_mask,
+    ...                                init="none")  # random start
+    >>> initialize(guide, data.statistics())  # already close to the analytic reduction
+    >>> tau, omega = scm.solution()
+    >>> cosine = pce.reduction.abs_cosine
+    >>> bool(cosine(guide.T[0], tau) > 0.99), bool(cosine(guide.W[0], omega) > 0.99)
+    (True, True)
     """
     if init not in ("auto", "regression", "profile", "none"):
         raise ValueError(f"unknown init {init!r}")

@@ -52,6 +52,16 @@ class DoubleWell:
     :param v0: initial velocity.
     :param shift_scale: standard deviation of the velocity shifts.
     :param noise_scale: standard deviation of the intrinsic velocity noise.
+
+    >>> well = DoubleWell(n_points=11, t_end=4.0)  # a short, coarse grid
+    >>> data = well.simulate(n_interventions=2, n_samples=3, seed=0)
+    >>> data.x.shape, int(well.omega_mask.sum())  # X = (x(t_0..t_10), v(t_0..t_10))
+    (torch.Size([2, 3, 22]), 10)
+    >>> bool((data.y == data.x[..., well.target_index]).all())  # Y = x(t_end)
+    True
+    >>> x, v = well.flow(torch.tensor(2.0**0.5), torch.tensor(0.0), 1.0)  # at rest in a well
+    >>> abs(float(x) - 2.0**0.5) < 1e-5, abs(float(v)) < 1e-5
+    (True, True)
     """
 
     def __init__(

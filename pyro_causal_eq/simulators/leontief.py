@@ -40,6 +40,16 @@ class LeontiefEconomy:
         without it ``ghg`` is an exact linear function of the demand, so the consistent
         reduction predicts it without residual and the covariance of ``(Z, Y)`` is singular).
     :param intervention_scale: standard deviation of the demand shifts.
+
+    >>> A = torch.tensor([[0.1, 0.2], [0.3, 0.1]])
+    >>> economy = LeontiefEconomy(A, emissions=torch.tensor([1.0, 2.0]))
+    >>> data = economy.simulate(n_interventions=3, n_samples=4, seed=0)
+    >>> y, x = data.x[..., :2], data.x[..., 2:]  # X = (demand, gross output)
+    >>> torch.allclose(x, x @ A.T + y, atol=1e-5)  # every sample is at the equilibrium
+    True
+    >>> tau, omega = economy.solution()  # (I - A)^-T r = (2, 8/3) on the demand block
+    >>> [round(t, 4) for t in tau.tolist()], torch.equal(tau, omega)
+    ([2.0, 2.6667, 0.0, 0.0], True)
     """
 
     def __init__(

@@ -51,6 +51,18 @@ class PointMasses:
         velocity kicks ``Δt f / m`` comparable to the spread of the initial velocities
         (``init_scale``); with much weaker forces (e.g. 1) the interventional signal drowns in
         that spread and the exact reduction is poorly identified from 1,000 × 32 samples.
+
+    Starting at rest (almost) without noise, the exact reduction holds sample by sample:
+    ``τᵀX`` (total horizontal momentum) equals ``ωᵀi`` (discounted summed forces).
+
+    >>> system = PointMasses(n_masses=3, n_steps=12, n_forced=5, init_scale=1e-6,
+    ...                      noise_scale=1e-6)
+    >>> data = system.simulate(n_interventions=4, n_samples=2, seed=0)
+    >>> data.x.shape, data.interventions.shape  # 5 forced steps x 3 masses x 2 axes
+    (torch.Size([4, 2, 30]), torch.Size([4, 30]))
+    >>> tau, omega = system.exact_reduction()
+    >>> torch.allclose(data.x @ tau, (data.interventions @ omega)[:, None], atol=1e-3)
+    True
     """
 
     def __init__(
