@@ -35,11 +35,10 @@ import pyro.distributions as dist
 import torch
 
 from ..groups import Shift
-from ..handlers import do
-from ..reduction.data import InterventionalData, seeded
+from .base import ShiftSimulator
 
 
-class DoubleWell:
+class DoubleWell(ShiftSimulator):
     """The double-well simulator as a Pyro model with velocity shift interventions.
 
     :param mass: ``m``.
@@ -148,24 +147,14 @@ class DoubleWell:
         )
         return i
 
-    def sample(self, interventions: torch.Tensor, n_samples: int) -> torch.Tensor:
-        """``(I, S, 2 n_points)`` paths under the shifts (applied with ``pce.do``)."""
+    def shift_actions(self, interventions: torch.Tensor) -> dict:
+        """``{"v{j}": pce.Shift(Δv_j)}`` for ``j = 1 … n_points − 1``."""
         offset = self.n_points
-        actions = {
+        return {
             f"v{j}": Shift(interventions[:, offset + j : offset + j + 1])
             for j in range(1, self.n_points)
         }
-        n_int = interventions.shape[0]
-        with pyro.plate("interventions", n_int, dim=-2), pyro.plate("samples", n_samples, dim=-1):
-            with do(actions=actions):
-                return self.model()
 
-    def simulate(
-        self, n_interventions: int, n_samples: int, seed: int | None = None, interventions=None
-    ) -> InterventionalData:
-        """A data set (seeded, vectorized over all paths); target ``x(t_end)``."""
-        with seeded(seed), torch.no_grad():
-            if interventions is None:
-                interventions = self.sample_interventions(n_interventions)
-            x = self.sample(interventions, n_samples)
-        return InterventionalData(interventions, x, x[..., self.target_index])
+    def target(self, x: torch.Tensor) -> torch.Tensor:
+        """``Y = x(t_end)``."""
+        return x[..., self.target_index]

@@ -23,13 +23,12 @@ import pyro.distributions as dist
 import torch
 
 from ..groups import Shift
-from ..handlers import do
 from ..ops import equilibrate
 from ..reduction.analytic import linear_gaussian_solution
-from ..reduction.data import InterventionalData, seeded
+from .base import ShiftSimulator
 
 
-class LeontiefEconomy:
+class LeontiefEconomy(ShiftSimulator):
     """Leontief economy with random final demand, shifts on demand, total emissions as target.
 
     :param A: ``(n, n)`` technical coefficients (spectral radius < 1).
@@ -98,22 +97,21 @@ class LeontiefEconomy:
         pyro.sample("ghg", dist.Normal(x["x"] @ self.emissions, self.emission_noise))
         return torch.cat([y, x["x"]], -1)
 
-    def simulate(
-        self, n_interventions: int, n_samples: int, seed: int | None = None, interventions=None
-    ) -> InterventionalData:
-        """A data set; demand shifts applied with ``pce.do`` and ``pce.Shift``."""
-        with seeded(seed), torch.no_grad():
-            if interventions is None:
-                interventions = torch.zeros(n_interventions, self.n_low)
-                interventions[:, : self.n_sectors] = self.intervention_scale * torch.randn(
-                    n_interventions, self.n_sectors
-                )
-            shift = Shift(interventions[:, None, : self.n_sectors])
-            with pyro.plate("interventions", interventions.shape[0], dim=-2):
-                with pyro.plate("samples", n_samples, dim=-1):
-                    trace = pyro.poutine.trace(do(self.model, actions={"y": shift})).get_trace()
-        x = trace.nodes["_RETURN"]["value"]
-        return InterventionalData(interventions, x, trace.nodes["ghg"]["value"])
+    def sample_interventions(self, n_interventions: int) -> torch.Tensor:
+        """``(I, 2 n)`` demand shifts (zero on the gross-output block)."""
+        i = torch.zeros(n_interventions, self.n_low)
+        i[:, : self.n_sectors] = self.intervention_scale * torch.randn(
+            n_interventions, self.n_sectors
+        )
+        return i
+
+    def shift_actions(self, interventions: torch.Tensor) -> dict:
+        """``{"y": pce.Shift(i)}`` on the demand block."""
+        return {"y": Shift(interventions[:, None, : self.n_sectors])}
+
+    def observables(self, trace) -> tuple[torch.Tensor, torch.Tensor]:
+        """``X = (y, x)`` is the model's return value; ``Y`` the site ``"ghg"``."""
+        return trace.nodes["_RETURN"]["value"], trace.nodes["ghg"]["value"]
 
     def solution(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Analytic ``(τ, ω)`` (Prop. 3.3 with ``X = (y, x)``, ``x = A x + y``)."""

@@ -20,12 +20,11 @@ import pyro.distributions as dist
 import torch
 
 from ..groups import Shift
-from ..handlers import do
 from ..reduction.analytic import linear_gaussian_solution
-from ..reduction.data import INTERVENTION_SITE, X_SITE, Y_SITE, InterventionalData, observe, seeded
+from .base import ShiftSimulator
 
 
-class LinearGaussianSCM:
+class LinearGaussianSCM(ShiftSimulator):
     """A linear Gaussian SCM ``X = A X + U + i`` (column convention, ``A`` a DAG).
 
     :param A: ``(N, N)`` adjacency: ``A[j, k]`` is the effect of ``X_k`` on ``X_j``.
@@ -173,38 +172,13 @@ class LinearGaussianSCM:
         )
         return i
 
-    def sample(self, interventions: torch.Tensor, n_samples: int) -> torch.Tensor:
-        """``(I, S, N)`` samples of ``X`` under each shift intervention, applied with
-        ``pce.do(actions={"X{k}": pce.Shift(i_k)})``."""
-        n_int = interventions.shape[0]
-        actions = {f"X{k}": Shift(interventions[:, k : k + 1]) for k in self.intervened}
-        with pyro.plate("interventions", n_int, dim=-2), pyro.plate("samples", n_samples, dim=-1):
-            with do(actions=actions):
-                return self.model()
+    def shift_actions(self, interventions: torch.Tensor) -> dict:
+        """``{"X{k}": pce.Shift(i_k)}`` on the intervened variables."""
+        return {f"X{k}": Shift(interventions[:, k : k + 1]) for k in self.intervened}
 
-    def simulate(
-        self, n_interventions: int, n_samples: int, seed: int | None = None, interventions=None
-    ) -> InterventionalData:
-        """A data set of ``n_interventions × n_samples`` (seeded, vectorized, reusable)."""
-        with seeded(seed), torch.no_grad():
-            if interventions is None:
-                interventions = self.sample_interventions(n_interventions)
-            x = self.sample(interventions, n_samples)
-        return InterventionalData(interventions, x, x @ self.tau0)
-
-    def simulating_model(self, n_interventions: int, n_samples: int):
-        """A Pyro model that simulates a fresh data set at every call (the paper's protocol)
-        and records it as sites ``"i"``, ``"X"``, ``"Y"`` for :class:`TCRLoss`."""
-
-        def model(*args, **kwargs):
-            with torch.no_grad():
-                data = self.simulate(n_interventions, n_samples)
-            observe(INTERVENTION_SITE, data.interventions)
-            observe(X_SITE, data.x)
-            observe(Y_SITE, data.y)
-            return data
-
-        return model
+    def target(self, x: torch.Tensor) -> torch.Tensor:
+        """``Y = τ₀ᵀ X``."""
+        return x @ self.tau0
 
 
 def _uniform(shape, seed: int | None) -> torch.Tensor:

@@ -31,11 +31,10 @@ import pyro.distributions as dist
 import torch
 
 from ..groups import Shift
-from ..handlers import do
-from ..reduction.data import InterventionalData, seeded
+from .base import ShiftSimulator
 
 
-class PointMasses:
+class PointMasses(ShiftSimulator):
     """Point masses with springs, friction, external forces as shift interventions.
 
     :param n_masses: ``K``.
@@ -123,24 +122,17 @@ class PointMasses:
         """``(I, n_forced · K · 2)`` external forces."""
         return self.force_scale * torch.randn(n_interventions, self.n_low)
 
-    def simulate(
-        self, n_interventions: int, n_samples: int, seed: int | None = None, interventions=None
-    ) -> InterventionalData:
-        """A data set; the forces are applied with ``pce.do`` and ``pce.Shift``."""
-        with seeded(seed), torch.no_grad():
-            if interventions is None:
-                interventions = self.sample_interventions(n_interventions)
-            forces = interventions.reshape(-1, 1, self.n_forced, self.n_masses, 2)
-            m = self.masses.unsqueeze(-1)
-            actions = {
-                f"v{n + 1}": Shift(self.dt * forces[..., n, :, :] / m) for n in range(self.n_forced)
-            }
-            n_int = interventions.shape[0]
-            with pyro.plate("interventions", n_int, dim=-2):
-                with pyro.plate("samples", n_samples, dim=-1):
-                    trace = pyro.poutine.trace(do(self.model, actions=actions)).get_trace()
-        y = trace.nodes["_RETURN"]["value"]
-        return InterventionalData(interventions, trace.nodes["X"]["value"], y)
+    def shift_actions(self, interventions: torch.Tensor) -> dict:
+        """The forces as velocity kicks ``{"v{n+1}": pce.Shift(Δt f(n) / m)}``."""
+        forces = interventions.reshape(-1, 1, self.n_forced, self.n_masses, 2)
+        m = self.masses.unsqueeze(-1)
+        return {
+            f"v{n + 1}": Shift(self.dt * forces[..., n, :, :] / m) for n in range(self.n_forced)
+        }
+
+    def observables(self, trace) -> tuple[torch.Tensor, torch.Tensor]:
+        """``X`` from the site ``"X"``; ``Y`` is the model's return value."""
+        return trace.nodes["X"]["value"], trace.nodes["_RETURN"]["value"]
 
     def exact_reduction(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(τ, ω)`` of the exact reduction (see the module docstring)."""
