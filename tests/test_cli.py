@@ -156,12 +156,18 @@ def test_parser_needs_a_subcommand():
     assert info.value.code == 2
 
 
-@pytest.mark.skipif(shutil.which("pyro-causal-eq") is None, reason="console script not installed")
+# the console script installed beside this interpreter (the venv's bin/), else on PATH
+CONSOLE_SCRIPT = shutil.which(
+    "pyro-causal-eq", path=os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]])
+)
+
+
+@pytest.mark.skipif(CONSOLE_SCRIPT is None, reason="console script not installed")
 def test_console_script(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     ok = subprocess.run(
         [
-            "pyro-causal-eq",
+            CONSOLE_SCRIPT,
             "tradeoff",
             "--lambdas",
             "50",
