@@ -143,21 +143,25 @@ def tradeoff(
         iterator = tqdm(iterator, desc=f"trade-off ({method})", unit="λ")
     alpha_prev = None
     lo, hi = bounds
+
+    def solve_exact_at(lam: float):
+        return solve_exact(
+            io_model.A,
+            io_model.y,
+            objective.w_c,
+            objective.w,
+            lam,
+            bounds,
+            target,
+            branches=branches,
+        )
+
     for j in iterator:
         lam = float(lams[j])
         start = time.perf_counter()
         exact = None
         if method == "exact":
-            exact = solve_exact(
-                io_model.A,
-                io_model.y,
-                objective.w_c,
-                objective.w,
-                lam,
-                bounds,
-                target,
-                branches=branches,
-            )
+            exact = solve_exact_at(lam)
             alpha = exact.alpha
             if alpha_prev is not None:  # the previous λ's design is a feasible candidate too
                 previous = objective.value(io_model.equilibrium(alpha_prev, target), lam)
@@ -186,16 +190,7 @@ def tradeoff(
         out["alpha"][j], out["x"][j] = alpha + 0.0, x  # + 0.0: no -0 in the tables
         out["objective"][j] = objective.value(x, lam)
         if exact is None and certify and objective.is_linear_program:
-            exact = solve_exact(
-                io_model.A,
-                io_model.y,
-                objective.w_c,
-                objective.w,
-                lam,
-                bounds,
-                target,
-                branches=branches,
-            )
+            exact = solve_exact_at(lam)
         if exact is not None:
             out["optimum"][j] = exact.value
             out["bound"][j] = exact.bound

@@ -45,7 +45,7 @@ class Anderson(EquilibriumSolver):
         if not self.ridge >= 0:
             raise ValueError(f"ridge must be non-negative, got {self.ridge}")
 
-    def forward(self, f, z0, tol, max_iter):
+    def _iterate(self, f, z0, tol, max_iter):
         return anderson(
             f,
             z0,
@@ -57,18 +57,12 @@ class Anderson(EquilibriumSolver):
             atol=self.atol,
         )
 
+    def forward(self, f, z0, tol, max_iter):
+        return self._iterate(f, z0, tol, max_iter)
+
     def adjoint(self, vjp, g, result, tol, max_iter):
         with torch.no_grad():
-            back = anderson(
-                lambda u: vjp(u) + g,
-                g,
-                tol=tol,
-                max_iter=max_iter,
-                history=self.history,
-                beta=self.beta,
-                ridge=self.ridge,
-                atol=self.atol,
-            )
+            back = self._iterate(lambda u: vjp(u) + g, g, tol, max_iter)
         if not bool(back.converged.all()):
             raise EquilibriumError(
                 f"implicit backward (anderson) did not converge in {back.iterations} iterations "
