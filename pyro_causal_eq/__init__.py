@@ -1,7 +1,6 @@
 """pyro_causal_eq: soft interventions in cyclic causal models at equilibrium, and targeted
 causal reduction, as a Pyro plugin."""
 
-from . import economics, invariance, reduction, simulators
 from .errors import EquilibriumError
 from .graph import causal_graph
 from .groups import SO, Affine, LieGroupElement, Scale, Shift
@@ -11,6 +10,23 @@ from .ops import equilibrate
 from .optimize import Learnable, OptimizeResult, optimize
 
 __version__ = "0.1.0"
+
+# Applications load on first access (``pce.economics`` pulls in pandas, pymrio and
+# matplotlib), so ``import pyro_causal_eq`` stays as light as the core.
+_SUBPACKAGES = ("economics", "invariance", "reduction", "simulators")
+
+
+def __getattr__(name: str):
+    if name in _SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_SUBPACKAGES))
+
 
 __all__ = [
     "SO",
