@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import platform
-import tempfile
 from pathlib import Path
 
 import torch
+
+from pyro_causal_eq.internals.atomic import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 ORDER = ["equilibrium", "bench_tradeoff", "invariance", "tcr"]
@@ -50,9 +51,7 @@ def main() -> None:
         for path in fragments
     ]
     text = "\n".join(header) + "\n" + "\n".join(body)
-    with tempfile.NamedTemporaryFile("w", dir=ROOT, delete=False, suffix=".tmp") as handle:
-        handle.write(text)
-    os.replace(handle.name, ROOT / "BENCHMARKS.md")
+    atomic_write_text(ROOT / "BENCHMARKS.md", text)
     print(f"wrote BENCHMARKS.md from {len(fragments)} fragment(s)")
 
 

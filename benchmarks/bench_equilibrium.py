@@ -15,7 +15,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import torch  # noqa: E402
 from pyro import poutine  # noqa: E402
 
 import pyro_causal_eq as pce  # noqa: E402
+from pyro_causal_eq.internals.atomic import atomic_write_text  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DATA = Path(os.environ.get("PCE_SHARED_DATA", HERE.parents[1] / "shared" / "data")) / "useeio"
@@ -266,14 +266,6 @@ def _verdict(met) -> str:
     return "n/a" if met is None else ("yes" if met else "no")
 
 
-def atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
-        handle.write(text)
-    os.chmod(handle.name, 0o644)
-    os.replace(handle.name, path)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
@@ -331,8 +323,8 @@ def main(argv=None) -> int:
             "command": command,
         }
         payload = {"meta": meta, "leontief": rows, "nonlinear": nonlinear}
-        atomic_write(out / "equilibrium.json", json.dumps(payload, indent=2))
-        atomic_write(out / "equilibrium.md", text)
+        atomic_write_text(out / "equilibrium.json", json.dumps(payload, indent=2))
+        atomic_write_text(out / "equilibrium.md", text)
     return 0
 
 

@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -33,6 +31,7 @@ from scipy.optimize import root
 import pyro_causal_eq as pce
 from pyro_causal_eq.economics.compartments import two_compartment_model
 from pyro_causal_eq.economics.rebound import ENERGY, rebound_model
+from pyro_causal_eq.internals.atomic import atomic_write_text
 from pyro_causal_eq.invariance import (
     Compartment,
     learn_compartmentalized_interventions,
@@ -41,14 +40,6 @@ from pyro_causal_eq.invariance import (
 from pyro_causal_eq.invariance.parameters import sample_parameters
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 def uniform(lo, hi):
@@ -261,9 +252,9 @@ def main() -> None:
         )
     table = "\n".join(lines) + "\n"
     print(table)
-    atomic_write(RESULTS / f"{name}.md", table)
+    atomic_write_text(RESULTS / f"{name}.md", table)
     payload = {"command": command, "rows": rows, "extra": extra, "python": sys.version}
-    atomic_write(RESULTS / f"{name}.json", json.dumps(payload, indent=2, default=float))
+    atomic_write_text(RESULTS / f"{name}.json", json.dumps(payload, indent=2, default=float))
 
 
 if __name__ == "__main__":

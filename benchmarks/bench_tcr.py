@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,16 +29,9 @@ from pyro.infer import SVI
 
 import pyro_causal_eq.simulators  # noqa: F401
 from pyro_causal_eq import reduction, simulators
+from pyro_causal_eq.internals.atomic import atomic_write_text
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 def cosines(tau, omega, scm):
@@ -198,7 +189,7 @@ def main(argv=None):
         "double_well": well,
     }
     name = "tcr_small" if args.small else "tcr"
-    atomic_write(RESULTS / f"{name}.json", json.dumps(out, indent=1))
+    atomic_write_text(RESULTS / f"{name}.json", json.dumps(out, indent=1))
     md = [
         f"`{command}`",
         "",
@@ -237,7 +228,7 @@ def main(argv=None):
         f"(velocity); ω at t = {well['omega_velocity_top_times']} (velocity shifts).",
         "",
     ]
-    atomic_write(RESULTS / f"{name}.md", "\n".join(md))
+    atomic_write_text(RESULTS / f"{name}.md", "\n".join(md))
     print("\n".join(md))
 
 

@@ -3,38 +3,13 @@ Fig. 3b-c layout), and the table of sectors with the largest employment reductio
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-
-def atomic_write(path, write) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file in ``path``'s folder, then rename it to
-    ``path`` (no partial file is ever visible under ``path``).
-
-    :param path: the final file (its folder is created).
-    :param write: ``write(tmp_path)`` writes the content.
-    :returns: ``path``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(handle)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+from ..internals.atomic import atomic_write
 
 
 def write_netcdf(ds: xr.Dataset, path) -> Path:
