@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 
 import pyro
@@ -11,15 +10,10 @@ import pytest
 import torch
 from pyro import poutine
 from pyro.infer import Predictive
+from solver_cases import SOLVERS
 
 import pyro_causal_eq as pce
 
-SOLVERS = {
-    "default": contextlib.nullcontext,
-    "newton": pce.Newton,
-    "anderson": pce.Anderson,
-    "picard": pce.Picard,
-}
 T = functools.partial(torch.tensor, dtype=torch.float64)
 N = 3
 A = T([[0.0, 0.2, 0.1], [0.3, 0.0, 0.2], [0.1, 0.25, 0.0]])

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import pyro
 import pyro.distributions as dist
 import pytest
 import torch
+from solver_cases import BATCH_SHAPES, SOLVERS, contraction
 from torch.autograd import gradcheck
 
 import pyro_causal_eq as pce
-
-SOLVERS = {
-    "default": contextlib.nullcontext,
-    "newton": pce.Newton,
-    "anderson": pce.Anderson,
-    "picard": pce.Picard,
-}
-BATCH_SHAPES = [(), (3,), (2, 3)]
-
-
-def contraction(n: int, radius: float = 0.6, seed: int = 0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    a = torch.randn(n, n, generator=g, dtype=torch.float64)
-    return a * (radius / torch.linalg.matrix_norm(a, ord=2))
 
 
 def solve_linear(A, y):
