@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy
 import pytest
+import scipy.optimize
 import torch
+from pyro import poutine
 
 import pyro_causal_eq as pce
 from pyro_causal_eq.internals.solvers import anderson, dense_jacobian, newton, picard
@@ -59,7 +62,7 @@ def test_anderson_restarts_on_a_degenerate_history():
     torch.testing.assert_close(result.z, torch.full((1, 4), 3.0, dtype=torch.float64))
 
 
-def test_newton_safeguard_converges_where_plain_newton_cycles():
+def _four_node_map():
     u = torch.tensor([1.5410, -0.2934, -2.1788], dtype=torch.float64)
     v = torch.tensor([0.5684, -1.0845, -1.3986], dtype=torch.float64)
     c = torch.tensor([0.4033, 0.8380, -0.7193], dtype=torch.float64)
@@ -69,10 +72,52 @@ def test_newton_safeguard_converges_where_plain_newton_cycles():
         p_new = 0.5 * torch.tanh((v * q).sum(-1, keepdim=True)) + 0.2
         return torch.cat([p_new, torch.tanh(0.3 * q.flip(-1) + u * p + c)], -1)
 
-    result = newton(f, torch.zeros(4, dtype=torch.float64), tol=1e-13)
-    reference = anderson(f, torch.zeros(4, dtype=torch.float64), tol=1e-14)
-    assert bool(result.converged.all())
-    torch.testing.assert_close(result.z, reference.z, rtol=1e-12, atol=1e-12)
+    return f
+
+
+def test_newton_safeguard_converges_where_plain_newton_cycles():
+    # Plain Newton cycles on this system from 0. Whatever the rounding of the machine, the
+    # globalized Newton either converges to the fixed point or stops early at a stationary
+    # point of the merit (flagged, never a wrong answer); the default hands over and solves it.
+    f = _four_node_map()
+    z0 = torch.zeros(4, dtype=torch.float64)
+    # scipy.optimize.root (hybr, lm) stops at the same merit minimum from 0: the reference is
+    # Anderson's fixed point, confirmed as a root and polished by scipy from there
+    start = anderson(f, z0, tol=1e-14).z.numpy()
+    polished = scipy.optimize.root(lambda z: f(torch.from_numpy(z)).numpy() - z, start, tol=1e-14)
+    assert polished.success and abs(polished.fun).max() < 1e-14
+    reference = torch.from_numpy(polished.x)
+    result = newton(f, z0, tol=1e-13)
+    if bool(result.converged.all()):
+        torch.testing.assert_close(result.z, reference, rtol=1e-10, atol=1e-10)
+    else:
+        assert bool(result.state["stalled"].all()) and result.iterations < 50
+    x = pce.equilibrate("four", {"z": lambda z: f(z)}, init={"z": z0}, tol=1e-13)["z"]
+    torch.testing.assert_close(x, reference, rtol=1e-10, atol=1e-10)
+
+
+def test_newton_stops_at_a_stationary_point_of_the_merit_and_the_default_hands_over():
+    # r(x) = x³ - 2x + 2 has a local minimum of r² at x = √(2/3) with r > 0 (plain Newton
+    # cycles 0 -> 1 -> 0); the root x ≈ -1.769 is repelling for x = F(x) = x - r(x), so
+    # accept unstable equilibria: the hand-over to Anderson (a secant method in 1-D) finds it.
+    def f(x):
+        return x - (x**3 - 2 * x + 2)
+
+    x0 = torch.zeros(1, dtype=torch.float64)
+    result = newton(f, x0, tol=1e-13)
+    assert not bool(result.converged.all()) and bool(result.state["stalled"].all())
+    assert abs(float(result.z) - (2 / 3) ** 0.5) < 1e-3
+    with poutine.trace() as tracer:
+        x = pce.equilibrate("cubic", {"x": f}, init={"x": x0}, require_stable=False)["x"]
+    info = tracer.trace.nodes["x"]["infer"]["equilibrium"]
+    assert info["solver"] == "anderson" and info["configured"] == "auto"
+    (handover,) = info["handovers"]
+    assert handover["from"] == "newton" and handover["to"] == "anderson"
+    assert "merit" in handover["reason"] and handover["iteration"] >= 1
+    root = float(torch.from_numpy(numpy.roots([1.0, 0.0, -2.0, 2.0]).real[:1]))
+    assert abs(float(x) - root) < 1e-10
+    with pytest.raises(pce.EquilibriumError, match="newton did not converge"), pce.Newton():
+        pce.equilibrate("cubic", {"x": f}, init={"x": x0}, require_stable=False)
 
 
 def test_picard_stops_on_divergence_and_anderson_finds_the_repelling_point():
@@ -146,10 +191,14 @@ def test_newton_adjoint_refines_a_stale_factorization():
 
 
 def test_default_solver_threshold():
-    from pyro_causal_eq.handlers.solver import NEWTON_MAX_SIZE, default_solver
+    from pyro_causal_eq.internals.auto_solver import NEWTON_MAX_SIZE, AutoSolver, default_solver
 
-    assert isinstance(default_solver(NEWTON_MAX_SIZE), pce.Newton)
-    assert isinstance(default_solver(NEWTON_MAX_SIZE + 1), pce.Anderson)
+    assert isinstance(default_solver(NEWTON_MAX_SIZE), AutoSolver)
+    small = default_solver(3).forward(lambda z: 0.5 * z + 1, torch.zeros(NEWTON_MAX_SIZE), 1e-12, 0)
+    large = default_solver(3).forward(
+        lambda z: 0.5 * z + 1, torch.zeros(NEWTON_MAX_SIZE + 1), 1e-12, 0
+    )
+    assert small.state["solver"] == "newton" and large.state["solver"] == "anderson"
 
 
 def test_spectral_estimates_match_eigenvalues():

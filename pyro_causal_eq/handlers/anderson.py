@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import torch
-
-from ..errors import EquilibriumError
 from ..internals.solvers import anderson
-from .solver import EquilibriumSolver
+from ..internals.solvers.adjoint import iterative_solve
+from .solver import EquilibriumSolver, Option
 
 
 class Anderson(EquilibriumSolver):
@@ -28,45 +26,16 @@ class Anderson(EquilibriumSolver):
 
     name = "anderson"
     default_max_iter = 2000
-
-    def __init__(self, *, history: int = 8, beta: float = 1.0, ridge: float = 1e-12, **kwargs):
-        super().__init__(**kwargs)
-        self.history = history
-        self.beta = beta
-        self.ridge = ridge
-        self._validate()
-
-    def _validate(self) -> None:
-        super()._validate()
-        if not (isinstance(self.history, int) and self.history >= 1):
-            raise ValueError(f"history must be an integer of at least 1, got {self.history}")
-        if not 0 < self.beta <= 2:
-            raise ValueError(f"beta must be in (0, 2], got {self.beta}")
-        if not self.ridge >= 0:
-            raise ValueError(f"ridge must be non-negative, got {self.ridge}")
-
-    def _iterate(self, f, z0, tol, max_iter):
-        return anderson(
-            f,
-            z0,
-            tol=tol,
-            max_iter=max_iter,
-            history=self.history,
-            beta=self.beta,
-            ridge=self.ridge,
-            atol=self.atol,
-        )
+    options = {
+        "history": Option(8, lambda v: isinstance(v, int) and v >= 1, "an integer of at least 1"),
+        "beta": Option(1.0, lambda v: 0 < v <= 2, "in (0, 2]"),
+        "ridge": Option(1e-12, lambda v: v >= 0, "non-negative"),
+    }
 
     def forward(self, f, z0, tol, max_iter):
-        return self._iterate(f, z0, tol, max_iter)
+        options = {"history": self.history, "beta": self.beta, "ridge": self.ridge}
+        return anderson(f, z0, tol=tol, max_iter=max_iter, atol=self.atol, **options)
 
     def adjoint(self, vjp, g, result, tol, max_iter):
-        with torch.no_grad():
-            back = self._iterate(lambda u: vjp(u) + g, g, tol, max_iter)
-        if not bool(back.converged.all()):
-            raise EquilibriumError(
-                f"implicit backward (anderson) did not converge in {back.iterations} iterations "
-                f"(residual {float(back.residual.max()):.3g}): I - ∂F/∂x may be singular",
-                residual=back.residual,
-            )
-        return back.z
+        options = {"history": self.history, "beta": self.beta, "ridge": self.ridge}
+        return iterative_solve(vjp, g, tol, max_iter, "anderson", **options)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import torch
 
 from ..errors import EquilibriumError
+from .auto_solver import default_solver
 from .mechanisms import Mechanism, NodeLayout, evaluate, mechanism_parents
 from .no_sampling import ForbidSampling
 
@@ -82,8 +83,6 @@ def solve_equilibrium(
 
     :returns: node values, diagnostics and the layout (event dimensions per node).
     """
-    from ..handlers.solver import default_solver
-
     if not isinstance(mechanisms, Mapping) or not mechanisms:
         raise TypeError(f"equilibrate({system!r}): mechanisms must be a non-empty dict")
     if not isinstance(init, Mapping):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,3 +55,36 @@ class ForwardResult:
 
 def is_finite(z: torch.Tensor) -> bool:
     return bool(torch.isfinite(z).all())
+
+
+class StallMonitor:
+    """Decides when an iterative solver should hand over to a direct one: its best residual
+    diverges (``divergence`` times above the best), stagnates (less than 10 % lower over
+    ``window`` iterations) or converges so slowly that more than ``budget`` further iterations
+    are predicted (geometric rate over the last window).
+
+    >>> monitor = StallMonitor(window=2, budget=10, tol=1e-12)
+    >>> [monitor.update(k, 0.9**k, 0.9**k) for k in range(1, 5)]
+    [None, None, None, 'slow (rate 0.9: ~258 more iterations predicted)']
+    """
+
+    def __init__(self, window: int, budget: float, tol: float, divergence: float = 1e3):
+        self.window, self.budget, self.tol, self.divergence = window, budget, tol, divergence
+        self._checkpoint: float | None = None
+
+    def update(self, iteration: int, best: float, current: float) -> str | None:
+        """The reason to hand over after ``iteration`` (``None``: keep iterating)."""
+        if not current <= self.divergence * best:  # also NaN
+            return f"diverging (residual {current:.3g}, best {best:.3g})"
+        if iteration % self.window:
+            return None
+        previous, self._checkpoint = self._checkpoint, best
+        if previous is None or best <= self.tol:
+            return None
+        if not best < 0.9 * previous:
+            return f"stagnating (residual {best:.3g} after {iteration} iterations)"
+        rate = (best / previous) ** (1.0 / self.window)
+        remaining = math.log(self.tol / best) / math.log(rate)
+        if remaining > self.budget:
+            return f"slow (rate {rate:.3g}: ~{remaining:.0f} more iterations predicted)"
+        return None

@@ -41,6 +41,8 @@ def attach_implicit_gradient(
     f: Callable[[torch.Tensor], torch.Tensor],
     z_star: torch.Tensor,
     adjoint_solver: AdjointSolver,
+    tol: float = 1e-12,
+    max_iter: int = 1000,
 ) -> torch.Tensor:
     """Return ``z*`` (same values) carrying the implicit gradient with respect to ``f``'s params.
 

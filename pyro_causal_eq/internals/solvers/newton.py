@@ -1,4 +1,5 @@
-"""Newton's method with a dense Jacobian and an LU factorization (reused by the backward pass)."""
+"""Globalized Newton's method: dense Jacobian + LU, Armijo line search on the merit
+``φ(z) = ½||f(z) - z||²`` and a Levenberg-Marquardt step where the Newton direction fails."""
 
 from __future__ import annotations
 
@@ -9,6 +10,13 @@ import torch
 from .common import ForwardResult, is_finite, relative_residual
 from .jacobian import dense_jacobian
 
+#: Armijo constant: accept ``φ(z + t d) <= (1 - 2 c t) φ(z)`` (``∇φ·d = -2φ`` for Newton's d)
+ARMIJO = 1e-4
+#: smallest line-search step before the Levenberg-Marquardt fallback takes over
+MIN_STEP = 1e-4
+#: damping increases of the Levenberg-Marquardt fallback before an element counts as stalled
+LM_TRIES = 12
+
 
 def newton(
     f: Callable[[torch.Tensor], torch.Tensor],
@@ -17,25 +25,24 @@ def newton(
     tol: float = 1e-10,
     max_iter: int = 50,
     atol: float = 0.0,
-    max_backtracks: int = 8,
-    sufficient_decrease: float = 0.9,
 ) -> ForwardResult:
-    """Solve ``z = f(z)`` by Newton steps ``z <- z + (I - J)^{-1} (f(z) - z)``, safeguarded.
+    """Solve ``z = f(z)`` by globalized Newton steps on ``r(z) = z - f(z)``, per batch element.
 
-    Exact in one step for affine maps. When the full step does not shrink the residual norm
-    ``||f(z) - z||`` of a batch element by the factor ``sufficient_decrease``, the better of a
-    forward (Picard) step ``z <- f(z)`` and the step halved (up to ``max_backtracks`` times) is
-    taken for that element instead, so Newton cannot cycle on a contraction. The LU factors of
-    ``I - J`` at the last Jacobian are kept in ``state["lu"]`` for the implicit backward pass;
-    ``state["jacobian"]`` holds ``J``.
+    Each step solves ``(I - J) d = f(z) - z`` by LU and backtracks along ``d`` (quadratic
+    interpolation, factors in ``[0.1, 0.5]``) until the Armijo condition on the merit
+    ``φ = ½||r||²`` holds. Where ``I - J`` is singular or the line search falls below
+    :data:`MIN_STEP`, a Levenberg-Marquardt step ``(MᵀM + μI) d = Mᵀ(f(z) - z)`` (``M = I - J``,
+    ``μ`` raised tenfold until the merit decreases) is taken instead: a descent direction for
+    any ``μ > 0``, so the merit decreases monotonically. Elements where even that fails are
+    marked in ``state["stalled"]`` (a stationary point of the merit that is not a root).
+    Exact in one step for affine maps. ``state["lu"]`` / ``state["jacobian"]`` keep the last
+    factorization of ``I - J`` (reused by the backward pass).
 
     :param f: the map, batched over leading dimensions.
     :param z0: starting point, shape ``batch + (n,)``.
     :param tol: tolerance on the scale-invariant residual, per batch element.
     :param max_iter: maximal number of Newton steps.
     :param atol: floor of the residual's denominator.
-    :param max_backtracks: maximal number of step halvings.
-    :param sufficient_decrease: accept a step that multiplies the residual norm by at most this.
 
     >>> result = newton(lambda z: 0.5 * z + 1.0, torch.zeros(1, dtype=torch.float64))
     >>> float(result.z), result.iterations
@@ -43,53 +50,90 @@ def newton(
     """
     n = z0.shape[-1]
     eye = torch.eye(n, dtype=z0.dtype, device=z0.device)
-    z = z0
-    fz = f(z)
+    z, fz = z0, f(z0)
     residual = relative_residual(z, fz, atol)
-    iterations = 0
-    state: dict = {}
-    while iterations < max_iter and not bool((residual <= tol).all()):
+    iterations, state = 0, {}
+    stalled = torch.zeros(residual.shape, dtype=torch.bool, device=z.device)
+    while iterations < max_iter and not bool(((residual <= tol) | stalled).all()):
         if not (is_finite(fz) and is_finite(z)):
             break
         jac = dense_jacobian(f, z)
         lu, pivots, info = torch.linalg.lu_factor_ex(eye - jac)
         state = {"lu": lu, "pivots": pivots, "jacobian": jac, "info": info}
-        if bool((info > 0).any()) or not is_finite(lu):
-            state["singular"] = True
-            break
-        step = torch.linalg.lu_solve(lu, pivots, (fz - z).unsqueeze(-1)).squeeze(-1)
-        z, fz = _safeguarded_step(f, z, fz, step, tol, atol, max_backtracks, sufficient_decrease)
+        singular = (info > 0) | ~torch.isfinite(lu).flatten(-2).all(-1)
+        active = ~((residual <= tol) | stalled)
+        z, fz, failed = _newton_step(f, z, fz, lu, pivots, singular, active, tol, atol)
+        if bool(failed.any()):
+            z, fz, stuck = _levenberg_marquardt_step(f, z, fz, eye - jac, failed)
+            stalled = stalled | stuck
         residual = relative_residual(z, fz, atol)
         iterations += 1
+    state["stalled"] = stalled & ~(residual <= tol)
+    if "info" in state:  # stalled where I - J is singular: no locally unique equilibrium
+        state["singular"] = state["stalled"] & (state["info"] > 0)
     return ForwardResult(z, residual, iterations, residual <= tol, state)
 
 
-def _safeguarded_step(f, z, fz, step, tol, atol, max_backtracks, sufficient_decrease):
-    """The full Newton step where it works; else the best of a Picard step and backtracking."""
-    merit = (fz - z).norm(dim=-1)
-    target = sufficient_decrease * merit
-    z_new = z + step
-    f_new = f(z_new)
-    best_merit = _merit(z_new, f_new)
-    good = (best_merit <= target) | (relative_residual(z_new, f_new, atol) <= tol)
-    if bool(good.all()):
-        return z_new, f_new
-    best_z, best_f = z_new, f_new
-    candidates = [(fz, None)]  # the Picard step z <- f(z)
-    candidates += [(None, 0.5**k) for k in range(1, max_backtracks + 1)]
-    for picard_point, t in candidates:
-        z_try = picard_point if picard_point is not None else z + t * step
-        f_try = f(z_try)
-        merit_try = _merit(z_try, f_try)
-        better = merit_try < best_merit
-        best_z = torch.where(better.unsqueeze(-1), z_try, best_z)
-        best_f = torch.where(better.unsqueeze(-1), f_try, best_f)
-        best_merit = torch.where(better, merit_try, best_merit)
-        if bool((best_merit <= target).all()):
-            break
-    return best_z, best_f
-
-
 def _merit(z: torch.Tensor, fz: torch.Tensor) -> torch.Tensor:
-    """``||f(z) - z||`` per batch element, with NaN mapped to infinity."""
-    return (fz - z).norm(dim=-1).nan_to_num(float("inf"), float("inf"), float("inf"))
+    """``||f(z) - z||²`` per batch element, NaN mapped to infinity."""
+    return (fz - z).square().sum(-1).nan_to_num(float("inf"), float("inf"), float("inf"))
+
+
+def _newton_step(f, z, fz, lu, pivots, singular, active, tol, atol):
+    """Newton direction + Armijo backtracking; returns ``(z, f(z), failed)``, ``failed``
+    marking active elements whose direction failed (singular or step below MIN_STEP)."""
+    rhs = torch.where(singular.unsqueeze(-1), torch.zeros_like(fz), fz - z)
+    direction = torch.linalg.lu_solve(lu, pivots, rhs.unsqueeze(-1)).squeeze(-1)
+    direction = torch.where(singular.unsqueeze(-1), torch.zeros_like(direction), direction)
+    merit0 = _merit(z, fz)
+    t = torch.ones_like(merit0)
+    pending = active & ~singular
+    while bool(pending.any()):
+        z_try = z + t.unsqueeze(-1) * direction
+        f_try = f(z_try)
+        merit = _merit(z_try, f_try)
+        ok = (merit <= (1 - 2 * ARMIJO * t) * merit0) | (
+            relative_residual(z_try, f_try, atol) <= tol
+        )
+        accept = pending & ok
+        z = torch.where(accept.unsqueeze(-1), z_try, z)
+        fz = torch.where(accept.unsqueeze(-1), f_try, fz)
+        pending = pending & ~ok
+        # minimizer of the quadratic through φ(0), φ'(0) = -2φ(0) and φ(t), safeguarded
+        denominator = 2 * (merit - merit0 + 2 * merit0 * t)
+        guess = torch.where(denominator > 0, 2 * merit0 * t.square() / denominator, 0.5 * t)
+        t = torch.minimum(torch.maximum(guess.nan_to_num(0.1), 0.1 * t), 0.5 * t)
+        too_short = pending & (t < MIN_STEP)
+        if bool(too_short.all()) or not bool((pending & ~too_short).any()):
+            break
+    failed = active & (singular | pending)
+    return z, fz, failed
+
+
+def _levenberg_marquardt_step(f, z, fz, m, failed):
+    """A damped Gauss-Newton step ``(MᵀM + μI) d = Mᵀ(f(z) - z)`` for the ``failed`` elements,
+    ``μ`` raised tenfold until the merit decreases; returns ``(z, f(z), stuck)``."""
+    g = fz - z
+    gram = m.transpose(-1, -2) @ m
+    gradient = (m.transpose(-1, -2) @ g.unsqueeze(-1)).squeeze(-1)  # -∇φ
+    scale = gram.diagonal(dim1=-2, dim2=-1).amax(-1).clamp_min(torch.finfo(z.dtype).tiny)
+    mu = 1e-6 * scale
+    merit0 = _merit(z, fz)
+    eye = torch.eye(z.shape[-1], dtype=z.dtype, device=z.device)
+    pending = failed.clone()
+    for _ in range(LM_TRIES):
+        system = gram + mu[..., None, None] * eye
+        direction = torch.linalg.solve_ex(system, gradient.unsqueeze(-1))[0].squeeze(-1)
+        z_try = z + direction
+        f_try = f(z_try)
+        decrease = (gradient * direction).sum(-1)  # -∇φ·d > 0
+        ok = _merit(z_try, f_try) <= merit0 - 2 * ARMIJO * decrease
+        ok = ok & torch.isfinite(direction).all(-1)
+        accept = pending & ok
+        z = torch.where(accept.unsqueeze(-1), z_try, z)
+        fz = torch.where(accept.unsqueeze(-1), f_try, fz)
+        pending = pending & ~ok
+        if not bool(pending.any()):
+            break
+        mu = torch.where(pending, 10 * mu, mu)
+    return z, fz, pending
