@@ -208,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
         subparser = sub.add_parser(name, help=help_text, description=help_text)
         add_arguments(subparser)
         subparser.set_defaults(_run=run)
+    from .commands import register  # reduce, rebound: pyro_causal_eq/commands/
+
+    register(sub)
     return parser
 
 

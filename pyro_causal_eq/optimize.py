@@ -1,17 +1,27 @@
-"""The intervention design loop: optimize Lie group elements against an objective on the trace."""
+"""The intervention design loop: optimize Lie group elements against an objective on the trace.
+
+:func:`optimize` also sets the convention shared by the package's entry points
+(``pce.optimize``, ``pce.economics.tradeoff``, ``pce.invariance.learn_invariant_intervention``,
+``pce.reduction.fit``): the model (or model object) first; model arguments as
+``args=(...)`` and ``kwargs={...}``; keyword-only ``steps``, ``lr``, ``seed`` (``None``: do not
+reseed; otherwise the torch random stream is forked and seeded, so the caller's stream is
+untouched) and ``progress`` (``False``: silent; ``True``: a tqdm bar; or a tqdm bar to update);
+results are frozen dataclasses with ``to_xarray()`` (see
+:mod:`pyro_causal_eq.internals.convention`).
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pyro.poutine as poutine
 import torch
-from tqdm import tqdm
 
 from .groups import SO, Affine, LieGroupElement, Scale, Shift
 from .handlers.do import do
+from .internals.convention import Progress, deprecated, seeded
 
 
 class Learnable:
@@ -75,9 +85,9 @@ class Learnable:
         return self.group.exp(self.raw)
 
 
-@dataclass
+@dataclass(frozen=True)
 class OptimizeResult:
-    """Outcome of :func:`optimize`.
+    """Outcome of :func:`optimize` (immutable).
 
     :param actions: the optimized group elements (detached), ready for ``pce.do``.
     :param params: the unconstrained parameters (detached).
@@ -86,34 +96,72 @@ class OptimizeResult:
     :param steps: number of steps taken.
     :param grad_norm: norm of the gradient at the last step.
 
-    >>> result = OptimizeResult(actions={"x": Scale(1.5)}, params={"x": torch.tensor(0.4)})
+    >>> result = OptimizeResult(actions={"x": Scale(1.5)}, params={"x": torch.tensor(0.4)},
+    ...                         losses=(2.0, 1.0), steps=2)
     >>> float(result.actions["x"].factor), result.converged
     (1.5, False)
+    >>> ds = result.to_xarray()
+    >>> float(ds["x_factor"]), ds["loss"].dims, ds.attrs["steps"]
+    (1.5, ('step',), 2)
     """
 
     actions: dict[str, LieGroupElement]
     params: dict[str, torch.Tensor]
-    losses: list[float] = field(default_factory=list)
+    losses: tuple[float, ...] = ()
     converged: bool = False
     steps: int = 0
     grad_norm: float = float("nan")
+
+    def to_xarray(self):
+        """An ``xarray.Dataset``: ``loss`` per step, each action's element as
+        ``<name>_<field>`` (``factor``, ``delta``, ``scale`` / ``shift``, ``matrix``) and its
+        unconstrained parameters as ``<name>_params``; ``converged``, ``steps``, ``grad_norm``
+        and the groups as attributes."""
+        import xarray as xr
+
+        data = {"loss": ("step", torch.tensor(self.losses, dtype=torch.float64).numpy())}
+        for key, element in self.actions.items():
+            for name, value in element_fields(element).items():
+                data[f"{key}_{name}"] = _variable(value, f"{key}_{name}")
+            data[f"{key}_params"] = _variable(self.params[key], f"{key}_params")
+        attrs = {"converged": int(self.converged), "steps": self.steps}
+        attrs["grad_norm"] = self.grad_norm
+        attrs.update({f"{key}_group": type(g).__name__ for key, g in self.actions.items()})
+        return xr.Dataset(data, attrs=attrs)
+
+
+def element_fields(element: LieGroupElement) -> dict[str, torch.Tensor]:
+    """The tensors that define a group element, by name."""
+    if isinstance(element, Scale):
+        return {"factor": element.factor}
+    if isinstance(element, Shift):
+        return {"delta": element.delta}
+    if isinstance(element, Affine):
+        return {"scale": element.scale, "shift": element.shift}
+    return {"matrix": element.matrix}
+
+
+def _variable(value: torch.Tensor, name: str):
+    value = value.detach().cpu()
+    return tuple(f"{name}_dim_{i}" for i in range(value.dim())), value.numpy()
 
 
 def optimize(
     model: Callable,
     actions: Mapping[str, Learnable],
     objective: Callable[[poutine.Trace], torch.Tensor],
+    *legacy_args,
     args: tuple = (),
     kwargs: Mapping | None = None,
-    *,
     steps: int = 500,
-    lr: float = 0.05,
+    lr: float | None = None,
+    seed: int | None = 0,
+    progress=False,
     optimizer: str | Callable = "adam",
     tol: float = 1e-10,
     gtol: float = 1e-8,
     patience: int = 5,
     fixed_actions: Mapping[str, object] | None = None,
-    progress: bool = False,
 ) -> OptimizeResult:
     """Optimize interventions: minimize ``objective(trace)`` of the intervened model.
 
@@ -126,17 +174,19 @@ def optimize(
     :param model: a Pyro model.
     :param actions: site or node name -> :class:`Learnable`.
     :param objective: ``trace -> scalar tensor`` to minimize.
-    :param args: model arguments.
-    :param kwargs: model keyword arguments.
+    :param legacy_args: deprecated: model arguments given positionally (use ``args=``).
+    :param args: positional model arguments.
+    :param kwargs: keyword model arguments.
     :param steps: maximal number of optimizer steps.
-    :param lr: learning rate.
+    :param lr: learning rate (default 0.05 for Adam, 1 for L-BFGS).
+    :param seed: seed of the model's random draws (``None``: the global stream, not reseeded).
+    :param progress: ``True`` for a tqdm bar, or a tqdm bar to advance.
     :param optimizer: ``"adam"``, ``"lbfgs"`` (strong Wolfe line search; best for smooth,
         deterministic objectives) or a factory ``params -> torch.optim.Optimizer``.
     :param tol: relative change of the objective considered converged.
     :param gtol: gradient norm considered converged.
     :param patience: consecutive small changes needed.
     :param fixed_actions: further (non-learned) actions applied with the learned ones.
-    :param progress: show a progress bar.
 
     >>> import torch, pyro, pyro_causal_eq as pce
     >>> def model():
@@ -149,24 +199,48 @@ def optimize(
     >>> round(float(result.actions["x"].factor), 6)  # x = 2α / (2 - α) = 3
     1.2
     """
+    if legacy_args:
+        deprecated("optimize(model, actions, objective, a, b)", "optimize(..., args=(a, b))")
+        args, kwargs = _legacy_arguments(legacy_args, args, kwargs)
+    _check_actions(actions)
+    params = [spec.raw for spec in actions.values()]
+    opt = _optimizer(optimizer, params, lr)
+    closure = _closure(model, actions, objective, args, dict(kwargs or {}), fixed_actions, opt)
+    with seeded(seed), Progress(progress, steps, "optimize") as bar:
+        losses, converged, grad_norm = _run(opt, closure, params, steps, tol, gtol, patience, bar)
+    with torch.no_grad():
+        elements = {key: _detached(spec.element()) for key, spec in actions.items()}
+        raw = {key: spec.raw.detach().clone() for key, spec in actions.items()}
+    return OptimizeResult(elements, raw, tuple(losses), converged, len(losses), grad_norm)
+
+
+def _legacy_arguments(legacy: tuple, args, kwargs):
+    if len(legacy) > 2 or args or kwargs:
+        raise TypeError("optimize: give model arguments as args=(...) and kwargs={...}")
+    return legacy[0], (legacy[1] if len(legacy) > 1 else None)
+
+
+def _check_actions(actions: Mapping) -> None:
     if not actions:
         raise ValueError("optimize needs at least one Learnable action")
     for key, spec in actions.items():
         if not isinstance(spec, Learnable):
             raise TypeError(f"action {key!r} must be a pce.Learnable, got {type(spec).__name__}")
-    kwargs = dict(kwargs or {})
-    fixed = dict(fixed_actions or {})
-    params = [spec.raw for spec in actions.values()]
+
+
+def _optimizer(optimizer, params: list[torch.Tensor], lr: float | None):
     if callable(optimizer):
-        opt = optimizer(params)
-    elif optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=lr)
-    elif optimizer == "lbfgs":
-        opt = torch.optim.LBFGS(
-            params, lr=lr if lr != 0.05 else 1.0, max_iter=20, line_search_fn="strong_wolfe"
-        )
-    else:
-        raise ValueError(f"optimizer must be 'adam', 'lbfgs' or a factory, got {optimizer!r}")
+        return optimizer(params)
+    if optimizer == "adam":
+        return torch.optim.Adam(params, lr=0.05 if lr is None else lr)
+    if optimizer == "lbfgs":
+        lr = 1.0 if lr is None else lr
+        return torch.optim.LBFGS(params, lr=lr, max_iter=20, line_search_fn="strong_wolfe")
+    raise ValueError(f"optimizer must be 'adam', 'lbfgs' or a factory, got {optimizer!r}")
+
+
+def _closure(model, actions, objective, args, kwargs, fixed_actions, opt) -> Callable:
+    fixed = dict(fixed_actions or {})
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
@@ -180,27 +254,23 @@ def optimize(
         loss.backward()
         return loss
 
-    result = OptimizeResult(actions={}, params={})
-    quiet = 0
-    bar = tqdm(range(steps), disable=not progress, desc="optimize", leave=False)
-    for step in bar:
+    return closure
+
+
+def _run(opt, closure, params, steps, tol, gtol, patience, bar: Progress):
+    """The optimizer loop: ``(losses, converged, grad_norm)``."""
+    losses: list[float] = []
+    quiet, grad_norm = 0, float("nan")
+    for _ in range(steps):
         loss = float(opt.step(closure).detach())
         grad_norm = math.sqrt(sum(float(p.grad.pow(2).sum()) for p in params if p.grad is not None))
-        previous = result.losses[-1] if result.losses else None
-        result.losses.append(loss)
-        result.steps, result.grad_norm = step + 1, grad_norm
-        bar.set_postfix(loss=f"{loss:.6g}")
-        if previous is not None and abs(previous - loss) <= tol * max(abs(loss), 1.0):
-            quiet += 1
-        else:
-            quiet = 0
+        small = bool(losses) and abs(losses[-1] - loss) <= tol * max(abs(loss), 1.0)
+        quiet = quiet + 1 if small else 0
+        losses.append(loss)
+        bar.update(loss=loss)
         if quiet >= patience or grad_norm <= gtol:
-            result.converged = True
-            break
-    with torch.no_grad():
-        result.actions = {key: _detached(spec.element()) for key, spec in actions.items()}
-        result.params = {key: spec.raw.detach().clone() for key, spec in actions.items()}
-    return result
+            return losses, True, grad_norm
+    return losses, False, grad_norm
 
 
 def _detached(element: LieGroupElement) -> LieGroupElement:

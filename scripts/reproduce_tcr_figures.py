@@ -27,7 +27,7 @@ import torch  # noqa: E402
 
 import pyro_causal_eq.simulators  # noqa: E402,F401
 from pyro_causal_eq import reduction, simulators  # noqa: E402
-from pyro_causal_eq.reduction import TCRGuide, TCRLoss, data_model, fit  # noqa: E402
+from pyro_causal_eq.reduction import TCRGuide, TCRLoss, fit  # noqa: E402
 from pyro_causal_eq.reduction.plots import normalize, plot_mechanism, plot_time_maps  # noqa: E402
 
 
@@ -46,7 +46,7 @@ def figure3(out: Path, n_graphs: int, n_int: int, n_samp: int) -> dict:
         scm = simulators.LinearGaussianSCM.random(10, seed=g)
         data = scm.simulate(n_int, n_samp, seed=g)
         guide = TCRGuide(10, tau_mask=scm.tau_mask, omega_mask=scm.omega_mask)
-        result = fit(data_model, guide, data)
+        result = fit(data, guide)
         tau, omega = scm.solution()
         cos.append(
             [
@@ -73,7 +73,7 @@ def _mean_maps(scm_factory, n_runs, n_int, n_samp, loss_kwargs, n_causes=1):
         guide = TCRGuide(
             scm.n_nodes, n_causes=n_causes, tau_mask=scm.tau_mask, omega_mask=scm.omega_mask
         )
-        result = fit(data_model, guide, data, loss=TCRLoss(**loss_kwargs))
+        result = fit(data, guide, loss=TCRLoss(**loss_kwargs))
         tau, omega = result.tau, result.omega
         if n_causes == 2:  # order the causes by their weight on the first group
             first = scm.groups[0]
@@ -114,7 +114,7 @@ def figure5(out: Path, n_int: int, n_samp: int, steps: int) -> dict:
     well = simulators.DoubleWell()
     data = well.simulate(n_int, n_samp, seed=0)
     guide = TCRGuide(well.n_low, tau_mask=well.tau_mask, omega_mask=well.omega_mask)
-    result = fit(data_model, guide, data, steps=steps)
+    result = fit(data, guide, steps=steps)
     fig, axes = plt.subplots(2, 2, figsize=(10, 6))
     plot_time_maps(result.tau[0], well.times, title="τ", ax=axes[0, 0])
     plot_time_maps(result.omega[0], well.times, title="ω", ax=axes[0, 1])

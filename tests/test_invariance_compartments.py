@@ -18,6 +18,7 @@ from pyro_causal_eq.economics.compartments import (
 from pyro_causal_eq.invariance import (
     Compartment,
     CompartmentalizedIntervention,
+    InvariantOptions,
     learn_compartmentalized_interventions,
 )
 
@@ -69,11 +70,8 @@ def trained():
             two_compartment_model,
             spec,
             demands(),
-            hidden=(6, 6),
-            num_train=64,
-            num_test=32,
             steps=0,
-            lm_steps=20,
+            options=InvariantOptions(hidden=(6, 6), num_train=64, num_test=32, lm_steps=20),
         )
     finally:
         torch.set_default_dtype(previous)

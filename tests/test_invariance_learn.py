@@ -16,6 +16,7 @@ import pyro_causal_eq as pce
 from pyro_causal_eq.economics.rebound import ENERGY, rebound_model
 from pyro_causal_eq.invariance import (
     InvariantIntervention,
+    InvariantOptions,
     InvariantReads,
     NodeRef,
     ReplaceElement,
@@ -23,7 +24,8 @@ from pyro_causal_eq.invariance import (
 )
 
 D = torch.float64
-SMALL = dict(hidden=(8,), num_train=48, num_test=16, steps=0, lm_steps=15)
+OPTS = InvariantOptions(hidden=(8,), num_train=48, num_test=16, lm_steps=15)
+SMALL = dict(steps=0, options=OPTS)
 
 
 def eq4(tau=1.0, gamma=0.5):
@@ -72,11 +74,8 @@ def test_rebound_invariant_intervention_saves_energy():
         "y[0]",
         "p[0]",
         {"a01": a01},
-        hidden=(8, 8),
-        num_train=48,
-        num_test=32,
         steps=0,
-        lm_steps=15,
+        options=InvariantOptions(hidden=(8, 8), num_train=48, num_test=32, lm_steps=15),
     )
     assert result.invariance_error < 5e-3
     assert [f.label for f in result.mechanism.features] == ["p[1]", "p[2]"]
@@ -108,17 +107,19 @@ def test_custom_network():
         {"y": pce.Scale(1.3)},
         "z",
         parameters=TAU,
-        network=Affine(),
-        num_train=8,
-        num_test=16,
         steps=0,
-        lm_steps=5,
+        options=InvariantOptions(network=Affine(), num_train=8, num_test=16, lm_steps=5),
     )
     assert result.invariance_error < 1e-8
     assert isinstance(result.mechanism.network, Affine)
     with pytest.raises(TypeError, match="nn.Module"):
         learn_invariant_intervention(
-            eq4, {"y": pce.Scale(1.3)}, "z", parameters=TAU, network=lambda x: x, **SMALL
+            eq4,
+            {"y": pce.Scale(1.3)},
+            "z",
+            parameters=TAU,
+            steps=0,
+            options=OPTS.replace(network=lambda x: x),
         )
 
 
@@ -129,12 +130,10 @@ def test_intervention_range():
         {"y": pce.Scale(1.0)},
         "z",
         parameters=TAU,
-        intervention_range={"y": log_u},
-        hidden=(8,),
-        num_train=32,
-        num_test=16,
         steps=0,
-        lm_steps=10,
+        options=InvariantOptions(
+            intervention_range={"y": log_u}, hidden=(8,), num_train=32, num_test=16, lm_steps=10
+        ),
     )
     assert result.invariance_error < 5e-3
     tau = torch.tensor([0.7, 1.2])
@@ -206,11 +205,8 @@ def test_warning_names_the_failing_part():
             "y[0]",
             "x[0]",
             {"a01": uniform(0.01, 0.19)},
-            hidden=(2,),
-            num_train=4,
-            num_test=4,
             steps=0,
-            lm_steps=1,
+            options=InvariantOptions(hidden=(2,), num_train=4, num_test=4, lm_steps=1),
         )
 
 
@@ -255,12 +251,8 @@ def test_scipy_confirms_learned_rebound_equilibrium():
         "y[0]",
         "p[0]",
         {"a01": uniform(0.01, 0.19)},
-        hidden=(4,),
-        num_train=16,
-        num_test=8,
         steps=0,
-        lm_steps=5,
-        check=False,
+        options=InvariantOptions(hidden=(4,), num_train=16, num_test=8, lm_steps=5, check=False),
     )
     with result.handler():
         eq = rebound_model()

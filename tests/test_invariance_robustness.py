@@ -12,7 +12,7 @@ from torch import nn
 
 import pyro_causal_eq as pce
 from pyro_causal_eq.economics.rebound import rebound_model
-from pyro_causal_eq.invariance import learn_invariant_intervention
+from pyro_causal_eq.invariance import InvariantOptions, learn_invariant_intervention
 
 D = torch.float64
 
@@ -46,12 +46,8 @@ def test_eq4_with_source_node_on_parameters_we_choose(nonlinear):
         {"y": pce.Scale(1.3)},
         "z",
         parameters=parameters,
-        hidden=(8,),
-        num_train=48,
-        num_test=16,
         steps=0,
-        lm_steps=15,
-        check=False,
+        options=InvariantOptions(hidden=(8,), num_train=48, num_test=16, lm_steps=15, check=False),
     )
     tau, alpha = torch.tensor([0.6, 1.0, 1.4]), torch.tensor([1.15, 0.85, 1.0])
     ref = eq4(tau, alpha, nonlinear=nonlinear)["z"]
@@ -74,9 +70,8 @@ def test_invariant_element_not_moved_by_the_intervention_is_an_error():
             "p[2]",
             "p[0]",
             {"a01": uniform(0.01, 0.19)},
-            num_train=4,
             steps=0,
-            lm_steps=0,
+            options=InvariantOptions(num_train=4, lm_steps=0),
         )
 
 
@@ -102,12 +97,10 @@ def test_unstable_deployed_system_gives_inf_errors_and_a_warning():
             {"y": pce.Scale(1.3)},
             "z",
             parameters={"tau": uniform(0.5, 1.5)},
-            network=Steep(),
-            num_train=8,
-            num_test=6,
             steps=0,
-            lm_steps=0,
-            check=False,
+            options=InvariantOptions(
+                network=Steep(), num_train=8, num_test=6, lm_steps=0, check=False
+            ),
         )
     errors = result.errors["z"]
     assert bool(torch.isinf(errors).any()) and bool(torch.isfinite(errors).any())
@@ -127,11 +120,8 @@ def test_changing_an_intervention_trained_without_a_range_warns():
         {"y": pce.Scale(1.3)},
         "z",
         parameters={"tau": uniform(0.5, 1.5)},
-        hidden=(2,),
-        num_train=8,
-        num_test=4,
         steps=0,
-        lm_steps=2,
+        options=InvariantOptions(hidden=(2,), num_train=8, num_test=4, lm_steps=2),
     )
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -91,7 +91,7 @@ def test_fit_matches_analytic(kind):
     scm = getattr(LinearGaussianSCM, kind)(8, seed=3)
     data = scm.simulate(2000, 32, seed=1)
     guide = TCRGuide(8, tau_mask=scm.tau_mask, omega_mask=scm.omega_mask)
-    result = fit(data_model, guide, data)
+    result = fit(data_model, guide, args=(data,))  # the Pyro-model spelling
     tau, omega = scm.solution()
     assert result.converged
     assert abs_cosine(result.tau[0], tau) > 0.999
@@ -109,7 +109,7 @@ def test_fit_general_target_and_intervened_subset():
     scm = LinearGaussianSCM(A, target=tau0, intervened=[0, 1, 2, 3])
     data = scm.simulate(2000, 32, seed=2)
     guide = TCRGuide(7, tau_mask=scm.tau_mask, omega_mask=scm.omega_mask, init="none")
-    result = fit(data_model, guide, data, init="profile")
+    result = fit(data, guide, init="profile")
     tau, omega = scm.solution()
     assert abs_cosine(result.tau[0], tau) > 0.999
     assert abs_cosine(result.omega[0], omega) > 0.999
@@ -119,7 +119,7 @@ def test_two_causes_with_group_sparsity_split_the_branches():
     scm = LinearGaussianSCM.two_branch(seed=0)
     data = scm.simulate(2000, 32, seed=0)
     guide = TCRGuide(10, n_causes=2, tau_mask=scm.tau_mask, omega_mask=scm.omega_mask)
-    result = fit(data_model, guide, data, loss=TCRLoss(eta_g=1.0, groups=scm.groups))
+    result = fit(data, guide, loss=TCRLoss(eta_g=1.0, groups=scm.groups))
     first, second = scm.groups
     share = (result.tau[:, first] ** 2).sum(-1) / (result.tau**2).sum(-1)
     assert sorted(share.tolist()) == pytest.approx([0.0, 1.0], abs=1e-3)
@@ -138,7 +138,7 @@ def test_homogeneity_makes_tau_and_omega_congruent():
     cosines = []
     for name, eta_h in (("plain", 0.0), ("hom", 1.0)):
         guide = TCRGuide(8, tau_mask=scm.tau_mask, omega_mask=scm.omega_mask, name=name)
-        result = fit(data_model, guide, data, loss=TCRLoss(eta_h=eta_h))
+        result = fit(data, guide, loss=TCRLoss(eta_h=eta_h))
         cosines.append(float(abs_cosine(result.tau[0], result.omega[0])))
     assert cosines[1] > 0.95 and cosines[1] > cosines[0] + 0.1, cosines
 
@@ -147,7 +147,7 @@ def test_param_store_save_and_load(tmp_path):
     scm = LinearGaussianSCM.random(5, seed=0)
     data = scm.simulate(300, 16, seed=0)
     guide = TCRGuide(5, tau_mask=scm.tau_mask, omega_mask=scm.omega_mask)
-    fit(data_model, guide, data, steps=50)
+    fit(data, guide, steps=50)
     saved = {k: v.detach().clone() for k, v in guide().items()}
     path = tmp_path / "tcr.pt"
     pyro.get_param_store().save(path)
@@ -227,14 +227,14 @@ def test_fit_with_adam_and_errors():
     scm = LinearGaussianSCM.random(5, seed=3)
     data = scm.simulate(500, 16, seed=0)
     guide = TCRGuide(5, tau_mask=scm.tau_mask, omega_mask=scm.omega_mask)
-    result = fit(data_model, guide, data, optimizer="adam", steps=300, lr=0.01, init="profile")
+    result = fit(data, guide, optimizer="adam", steps=300, lr=0.01, init="profile")
     tau, omega = scm.solution()
     assert result.steps <= 300 and len(result.losses) == result.steps
     assert abs_cosine(result.tau[0], tau) > 0.99
     with pytest.raises(ValueError, match="full-batch"):
-        fit(data_model, guide, data, loss=TCRLoss(batch_size=10))
+        fit(data, guide, loss=TCRLoss(batch_size=10))
     with pytest.raises(ValueError, match="optimizer"):
-        fit(data_model, guide, data, optimizer="sgd")
+        fit(data, guide, optimizer="sgd")
 
 
 def test_float32_data_with_float64_guide():
@@ -244,7 +244,7 @@ def test_float32_data_with_float64_guide():
         data.interventions.float(), data.x.float(), data.y.float()
     )
     guide = TCRGuide(5, tau_mask=scm.tau_mask, omega_mask=scm.omega_mask)
-    result = fit(data_model, guide, data32)
+    result = fit(data32, guide)
     assert result.tau.dtype == torch.float64
     assert abs_cosine(result.tau[0], scm.solution()[0]) > 0.999
 
@@ -288,8 +288,8 @@ def test_fit_stops_on_the_relative_loss_change():
     scm = LinearGaussianSCM.random(20, seed=1)
     data = scm.simulate(500, 32, seed=0)
     guide = TCRGuide(20, tau_mask=scm.tau_mask, omega_mask=scm.omega_mask)
-    result = fit(data_model, guide, data, steps=400)
+    result = fit(data, guide, steps=400)
     assert result.converged and result.steps < 400  # took > 1,000 iterations with tol=1e-12
     assert abs_cosine(result.tau[0], scm.solution()[0]) > 0.999
-    loose = fit(data_model, guide, data, init="profile", steps=400, tol=1e-3)
+    loose = fit(data, guide, init="profile", steps=400, tol=1e-3)
     assert loose.converged and loose.steps <= 50

@@ -12,6 +12,7 @@ import pyro_causal_eq as pce
 import pyro_causal_eq.simulators  # noqa: F401  (loads pce.simulators, pce.reduction)
 from pyro_causal_eq import reduction
 from pyro_causal_eq.reduction import InterventionalData, InterventionStatistics, TCRGuide, TCRLoss
+from pyro_causal_eq.reduction.initialization import initialize
 
 
 def numpy_loss(i, x, y, p, eta_h=0.0, eta_g=0.0, groups=None, quadrature=False, bias=True):
@@ -145,12 +146,12 @@ def test_analytic_solution_has_zero_population_loss(kind):
     guide = TCRGuide(6, tau_mask=scm.tau_mask, omega_mask=scm.omega_mask, init="none")
     with torch.no_grad():
         guide.tau_unconstrained.copy_(2.5 * tau)
-    reduction.initialize(guide, stats, "profile")  # nuisance parameters in closed form
+    initialize(guide, stats, "profile")  # nuisance parameters in closed form
     assert float(reduction.abs_cosine(guide.W[0].detach(), omega)) == pytest.approx(1.0, abs=1e-12)
     assert TCRLoss(jitter=0.0)(stats, guide).item() == pytest.approx(0.0, abs=1e-10)
     with torch.no_grad():  # any other reduction is inconsistent
         guide.tau_unconstrained.add_(0.2 * torch.randn(6))
-    reduction.initialize(guide, stats, "profile")
+    initialize(guide, stats, "profile")
     assert TCRLoss(jitter=0.0)(stats, guide).item() > 1e-4
 
 

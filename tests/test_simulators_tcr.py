@@ -11,7 +11,7 @@ from scipy.integrate import solve_ivp
 import pyro_causal_eq as pce
 import pyro_causal_eq.simulators  # noqa: F401
 from pyro_causal_eq import reduction
-from pyro_causal_eq.reduction import TCRGuide, abs_cosine, data_model, fit
+from pyro_causal_eq.reduction import TCRGuide, abs_cosine, fit
 from pyro_causal_eq.simulators import DoubleWell, LeontiefEconomy, LinearGaussianSCM, PointMasses
 
 
@@ -72,7 +72,7 @@ def test_double_well_reaches_both_wells_and_fits():
     right = float((data.y > 0).double().mean())
     assert 0.1 < right < 0.9
     guide = TCRGuide(well.n_low, tau_mask=well.tau_mask, omega_mask=well.omega_mask)
-    result = fit(data_model, guide, data, steps=30)
+    result = fit(data, guide, steps=30)
     assert torch.isfinite(result.tau).all() and result.losses[-1] < result.losses[0]
 
 
@@ -94,7 +94,7 @@ def test_point_masses_exact_reduction_is_learned():
     system = PointMasses()
     data = system.simulate(1000, 32, seed=0)
     guide = TCRGuide(system.n_low, system.n_low)
-    result = fit(data_model, guide, data)
+    result = fit(data, guide)
     tau, omega = system.exact_reduction()
     assert abs_cosine(result.tau[0], tau) > 0.999
     assert abs_cosine(result.omega[0], omega) > 0.999
@@ -112,7 +112,7 @@ def test_leontief_equilibrium_and_reduction():
     expected = np.linalg.solve((np.eye(4) - A.numpy()).T, r.numpy())
     np.testing.assert_allclose(tau[:4].numpy(), expected, rtol=1e-12)
     guide = TCRGuide(8, tau_mask=economy.tau_mask, omega_mask=economy.omega_mask)
-    result = fit(data_model, guide, data)
+    result = fit(data, guide)
     assert abs_cosine(result.tau[0], tau) > 0.999
     assert abs_cosine(result.omega[0], omega) > 0.999
     with pytest.raises(ValueError, match="spectral radius"):

@@ -3,7 +3,8 @@
 - :func:`learn_invariant_intervention`: learn a soft intervention on an auxiliary node that
   keeps an invariant node at its unintervened equilibrium under a Lie intervention, over a
   range of model parameters; returns an :class:`InvariantIntervention` (the trained mechanism,
-  its held-out invariance error, handlers to run the intervened system).
+  its held-out invariance error, handlers to run the intervened system); network, draws and
+  polishing are set by :class:`InvariantOptions`.
 - :func:`check_proposition3`: the sufficient condition of Proposition 3 at a reference point.
 - :func:`check_compartments`: the compartment condition of Proposition 4 on a causal graph.
 - :func:`learn_compartmentalized_interventions`: one invariant intervention per compartment,
@@ -24,8 +25,9 @@ from .compartments import (
 )
 from .conditions import Proposition3Report, check_proposition3
 from .learn import learn_invariant_intervention
-from .mechanism import InvariantMechanism, mlp
+from .mechanism import InvariantMechanism
 from .nodes import NodeRef
+from .options import InvariantOptions
 from .partition import CompartmentReport, check_compartments
 from .result import InvariantIntervention
 from .rewire import InvariantReads, ReplaceElement
@@ -36,6 +38,7 @@ __all__ = [
     "CompartmentalizedIntervention",
     "InvariantIntervention",
     "InvariantMechanism",
+    "InvariantOptions",
     "InvariantReads",
     "NodeRef",
     "Proposition3Report",
@@ -45,5 +48,14 @@ __all__ = [
     "check_proposition3",
     "learn_compartmentalized_interventions",
     "learn_invariant_intervention",
-    "mlp",
 ]
+
+
+def __getattr__(name: str):
+    if name == "mlp":  # an implementation detail, no longer exported
+        from ..internals.convention import deprecated
+        from .mechanism import mlp
+
+        deprecated("pyro_causal_eq.invariance.mlp", "pyro_causal_eq.invariance.mechanism.mlp")
+        return mlp
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from ..graph import causal_graph
-from .learn import fit
+from .learn import learn_jointly
 from .nodes import NodeRef
+from .options import InvariantOptions, merge_legacy
 from .parameters import Parameters, reference_parameters, with_parameters
 from .partition import CompartmentReport, check_compartments
 from .result import InvariantIntervention
@@ -95,6 +97,7 @@ class SeparationReport:
         return self.cross <= tol
 
 
+@dataclass(frozen=True, eq=False)
 class CompartmentalizedIntervention(InvariantIntervention):
     """Jointly trained invariant interventions, one per compartment (Definition 5).
 
@@ -111,9 +114,10 @@ class CompartmentalizedIntervention(InvariantIntervention):
     >>> spec = {  # intervention_range: the mechanisms accept other Scale factors too
     ...     "1": Compartment(["a1", "b1", "c1"], {"a1": pce.Scale(0.8)}, "b1", None, {"a1": R}),
     ...     "2": Compartment(["a2", "b2", "c2"], {"a2": pce.Scale(1.2)}, "b2", None, {"a2": R})}
+    >>> from pyro_causal_eq.invariance import InvariantOptions
+    >>> options = InvariantOptions(hidden=(2,), num_train=4, num_test=2, lm_steps=0, check=False)
     >>> result = learn_compartmentalized_interventions(  # no training steps, to stay fast
-    ...     two_compartment_model, spec, {"demand1": U, "demand2": U}, hidden=(2,),
-    ...     num_train=4, num_test=2, steps=0, lm_steps=0, check=False)
+    ...     two_compartment_model, spec, {"demand1": U, "demand2": U}, steps=0, options=options)
     >>> sorted(result.compartments), result.condition.holds
     (['1', '2'], True)
     >>> values = {"demand1": torch.tensor([0.9, 1.1]), "demand2": torch.tensor([1.0, 1.0])}
@@ -122,8 +126,8 @@ class CompartmentalizedIntervention(InvariantIntervention):
     (True, 0.0, True)
     """
 
-    compartments: dict[str, Compartment]
-    condition: CompartmentReport
+    compartments: dict[str, Compartment] = field(default_factory=dict)
+    condition: CompartmentReport | None = None
 
     def separation(
         self,
@@ -172,8 +176,13 @@ def learn_compartmentalized_interventions(
     *,
     args: Sequence = (),
     kwargs: Mapping | None = None,
+    steps: int = 200,
+    lr: float = 1e-2,
+    seed: int | None = 0,
+    progress=False,
+    options: InvariantOptions | None = None,
     strict: bool = True,
-    **training,
+    **legacy_options,
 ) -> CompartmentalizedIntervention:
     """Learn one invariant intervention per compartment, jointly (Proposition 4).
 
@@ -188,9 +197,15 @@ def learn_compartmentalized_interventions(
     :param parameters: free parameters (see :func:`learn_invariant_intervention`).
     :param args: positional model arguments.
     :param kwargs: fixed keyword model arguments.
+    :param steps: Adam steps.
+    :param lr: Adam learning rate.
+    :param seed: seed of the draws and the networks (``None``: not reseeded).
+    :param progress: ``True`` for a tqdm bar, or a bar to advance.
+    :param options: an :class:`~pyro_causal_eq.invariance.InvariantOptions` (its
+        ``intervention_range`` and ``network`` must stay unset: each :class:`Compartment`
+        carries its own).
     :param strict: raise (default) rather than warn when the Proposition 4 condition fails.
-    :param training: options of :func:`learn_invariant_intervention` (``num_train``, ``steps``,
-        ``lbfgs_steps``, ``hidden``, ``seed``, ``check`` ...).
+    :param legacy_options: deprecated: the fields of ``InvariantOptions`` as keywords.
     :returns: a :class:`CompartmentalizedIntervention`.
 
     >>> from pyro_causal_eq.economics.compartments import two_compartment_model
@@ -199,18 +214,22 @@ def learn_compartmentalized_interventions(
     >>> spec = {
     ...     "1": Compartment(["a1", "b1", "c1"], {"a1": pce.Scale(0.8)}, "b1"),
     ...     "2": Compartment(["a2", "b2", "c2"], {"a2": pce.Scale(1.2)}, "b2")}
+    >>> from pyro_causal_eq.invariance import InvariantOptions
+    >>> options = InvariantOptions(hidden=(6,), num_train=32, num_test=16, lm_steps=15, check=False)
     >>> result = learn_compartmentalized_interventions(
-    ...     two_compartment_model, spec, {"demand1": U, "demand2": U}, hidden=(6,),
-    ...     num_train=32, num_test=16, steps=0, lm_steps=15, check=False)
+    ...     two_compartment_model, spec, {"demand1": U, "demand2": U}, steps=0, options=options)
     >>> result.invariance_error < 1e-2
     True
     """
+    options = merge_legacy(options, legacy_options, "learn_compartmentalized_interventions")
+    if options.intervention_range is not None or options.network is not None:
+        raise ValueError("options.intervention_range / options.network: set them per Compartment")
     if not isinstance(compartments, Mapping) or not compartments:
         raise TypeError("compartments must be a non-empty dict name -> Compartment")
     for name, compartment in compartments.items():
         if not isinstance(compartment, Compartment):
             raise TypeError(f"compartment {name!r} must be a Compartment, got {compartment!r}")
-    ref = reference_parameters(parameters, training.get("reference"))
+    ref = reference_parameters(parameters, options.reference)
     graph = causal_graph(lambda: with_parameters(model, ref, args, kwargs))
     invariant = {k: [NodeRef.parse(c.invariant).node] for k, c in compartments.items()}
     roles = {
@@ -227,8 +246,20 @@ def learn_compartmentalized_interventions(
         (c.intervention, c.invariant, c.auxiliary, c.intervention_range, c.network)
         for c in compartments.values()
     ]
-    result = fit(model, specs, parameters, args=args, kwargs=kwargs, graph=graph, **training)
-    result.__class__ = CompartmentalizedIntervention
-    result.compartments = dict(compartments)
-    result.condition = condition
-    return result
+    result = learn_jointly(
+        model,
+        specs,
+        parameters,
+        args=args,
+        kwargs=kwargs,
+        steps=steps,
+        lr=lr,
+        seed=seed,
+        progress=progress,
+        options=options,
+        graph=graph,
+    )
+    fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
+    return CompartmentalizedIntervention(
+        **fields, compartments=dict(compartments), condition=condition
+    )

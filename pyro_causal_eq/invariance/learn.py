@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 
-import torch
-from torch import nn
-
+from ..internals.convention import Progress, seeded
 from .conditions import check_proposition3
+from .loop import train
+from .options import InvariantOptions, merge_legacy
 from .parameters import Parameters, reference_parameters, sample_parameters
 from .result import InvariantIntervention
-from .training import build_components, train
+from .training import build_components
 from .triplet import prepare_triplet
 
 
@@ -24,19 +25,12 @@ def learn_invariant_intervention(
     *,
     args: Sequence = (),
     kwargs: Mapping | None = None,
-    intervention_range: Mapping[str, torch.distributions.Distribution] | None = None,
-    network: nn.Module | None = None,
-    hidden: Sequence[int] = (12, 12),
-    num_train: int = 128,
-    num_test: int = 128,
     steps: int = 200,
     lr: float = 1e-2,
-    lbfgs_steps: int = 0,
-    lm_steps: int = 30,
-    batch_size: int | None = None,
-    seed: int = 0,
-    reference: Mapping | None = None,
-    check: bool = True,
+    seed: int | None = 0,
+    progress=False,
+    options: InvariantOptions | None = None,
+    **legacy_options,
 ) -> InvariantIntervention:
     """Learn a soft intervention on ``auxiliary`` that keeps ``invariant`` at its unintervened
     equilibrium under ``intervention``, over a range of model parameters (Definition 4).
@@ -63,25 +57,14 @@ def learn_invariant_intervention(
         a callable ``n -> {name: batched values}``.
     :param args: positional model arguments.
     :param kwargs: fixed keyword model arguments.
-    :param intervention_range: intervened name -> distribution of the element's Lie-algebra
-        coordinates (e.g. ``log u`` for ``Scale``); the mechanism then also reads these
-        coordinates and works for every intervention in the range.
-    :param network: a ``torch.nn.Module`` mapping standardized features (plus coordinates) to
-        the standardized auxiliary value; default :func:`mlp` with ``hidden`` layers.
-    :param hidden: hidden widths of the default MLP.
-    :param num_train: parameter draws used for training (raise it, e.g. to 256, when several
-        parameters or an ``intervention_range`` vary: the held-out error is then limited by
-        how densely the draws cover the range).
-    :param num_test: held-out draws for the invariance error.
-    :param steps: Adam steps.
+    :param steps: Adam steps (then ``options.lm_steps`` Levenberg-Marquardt steps).
     :param lr: Adam learning rate.
-    :param lbfgs_steps: L-BFGS iterations after Levenberg-Marquardt (0 to skip).
-    :param lm_steps: Levenberg-Marquardt (damped Gauss-Newton) steps after Adam, on all
-        training draws; one backward pass per residual, so keep ``num_train`` in the hundreds.
-    :param batch_size: minibatch of the Adam steps (default: all draws).
-    :param seed: seed of the draws and the network initialization.
-    :param reference: reference parameter values for the Proposition 3 check (default: means).
-    :param check: evaluate Proposition 3 at the reference and warn with the failing part.
+    :param seed: seed of the parameter draws and the network initialization (``None``: the
+        global stream, not reseeded).
+    :param progress: ``True`` for a tqdm bar (Adam and Levenberg-Marquardt steps), or a bar.
+    :param options: an :class:`~pyro_causal_eq.invariance.InvariantOptions` (network, draws,
+        polishing steps, ``intervention_range``, Proposition 3 check).
+    :param legacy_options: deprecated: the fields of ``InvariantOptions`` as keywords.
     :returns: an :class:`InvariantIntervention`.
     :raises KeyError: unknown node, site or parameter names.
     :raises ValueError: auxiliary or invariant equal to the intervened node, invariant node (or
@@ -95,104 +78,103 @@ def learn_invariant_intervention(
     ...     return pce.equilibrate(
     ...         "s", {"y": lambda z: tau + 0.5 * z, "z": lambda y: 0.5 * y},
     ...         init={"y": torch.zeros(()), "z": torch.zeros(())})
+    >>> from pyro_causal_eq.invariance import InvariantOptions
     >>> result = learn_invariant_intervention(
     ...     model, {"y": pce.Scale(1.3)}, "z",
-    ...     parameters={"tau": torch.distributions.Uniform(0.5, 1.5)},
-    ...     hidden=(4,), num_train=16, num_test=16, steps=0, lm_steps=10)
+    ...     parameters={"tau": torch.distributions.Uniform(0.5, 1.5)}, steps=0,
+    ...     options=InvariantOptions(hidden=(4,), num_train=16, num_test=16, lm_steps=10))
     >>> result.invariance_error < 1e-2
     True
     """
+    options = merge_legacy(options, legacy_options, "learn_invariant_intervention")
     if parameters is None:
         raise ValueError("parameters: give the distribution of the free model parameters")
-    triplets_spec = [(intervention, invariant, auxiliary, intervention_range, network)]
-    return fit(
+    specs = [(intervention, invariant, auxiliary, options.intervention_range, options.network)]
+    return learn_jointly(
         model,
-        triplets_spec,
+        specs,
         parameters,
         args=args,
         kwargs=kwargs,
-        hidden=hidden,
-        num_train=num_train,
-        num_test=num_test,
         steps=steps,
         lr=lr,
-        lbfgs_steps=lbfgs_steps,
-        lm_steps=lm_steps,
-        batch_size=batch_size,
         seed=seed,
-        reference=reference,
-        check=check,
+        progress=progress,
+        options=options,
     )
 
 
-def fit(
+def learn_jointly(
     model,
     specs,
     parameters,
     *,
     args=(),
     kwargs=None,
-    hidden=(12, 12),
-    num_train=128,
-    num_test=128,
     steps=200,
     lr=1e-2,
-    lbfgs_steps=0,
-    lm_steps=30,
-    batch_size=None,
     seed=0,
-    reference=None,
-    check=True,
+    progress=False,
+    options: InvariantOptions,
     graph=None,
 ) -> InvariantIntervention:
     """Validate, check, build and jointly train one invariant intervention per spec
     ``(intervention, invariant, auxiliary, intervention_range, network)``."""
-    ref = reference_parameters(parameters, reference)
+    ref = reference_parameters(parameters, options.reference)
     triplets = [
         prepare_triplet(model, i, j, k, ref, args, kwargs, graph=graph) for i, j, k, _, _ in specs
     ]
-    reports = []
-    if check:
-        for i, j, k, _, _ in specs:
-            report = check_proposition3(
-                model, i, j, k, parameters, args=args, kwargs=kwargs, reference=reference
+    reports = _check(model, specs, parameters, args, kwargs, options) if options.check else []
+    test_seed = None if seed is None else seed + 7919
+    theta = sample_parameters(parameters, options.num_train, generator_seed=seed)
+    test = sample_parameters(parameters, options.num_test, generator_seed=test_seed)
+    with seeded(seed):  # the network initialization and the intervention coordinates
+        components = build_components(
+            model,
+            triplets,
+            [s[3] for s in specs],
+            [s[4] for s in specs],
+            options.hidden,
+            theta,
+            args,
+            kwargs,
+        )
+        coords = [c.sample_coords(options.num_train) for c in components]
+        test_coords = [c.sample_coords(options.num_test) for c in components]
+        with Progress(progress, steps + options.lm_steps, "invariance") as bar:
+            log = train(
+                model,
+                components,
+                theta,
+                coords,
+                args=args,
+                kwargs=kwargs,
+                steps=steps,
+                lr=lr,
+                lbfgs_steps=options.lbfgs_steps,
+                lm_steps=options.lm_steps,
+                batch_size=options.batch_size,
+                progress=bar,
             )
-            reports.append(report)
-            if not report.learnable:
-                warnings.warn(report.explain(), stacklevel=3)
-    theta = sample_parameters(parameters, num_train, generator_seed=seed)
-    test = sample_parameters(parameters, num_test, generator_seed=seed + 7919)
-    torch.manual_seed(seed)
-    components = build_components(
-        model,
-        triplets,
-        [s[3] for s in specs],
-        [s[4] for s in specs],
-        hidden,
-        theta,
-        args,
-        kwargs,
-    )
-    coords = [c.sample_coords(num_train) for c in components]
-    test_coords = [c.sample_coords(num_test) for c in components]
-    log = train(
-        model,
-        components,
-        theta,
-        coords,
-        args=args,
-        kwargs=kwargs,
-        steps=steps,
-        lr=lr,
-        lbfgs_steps=lbfgs_steps,
-        lm_steps=lm_steps,
-        batch_size=batch_size,
-    )
     result = InvariantIntervention(model, components, args, kwargs, log, reports)
     elements: dict = {}
     for c, cc in zip(components, test_coords, strict=True):
         if cc is not None:
             elements.update(c.elements(cc))
-    result.errors = result.evaluate(test, elements or None)
-    result.test_parameters, result.test_intervention = test, elements
-    return result
+    errors = result.evaluate(test, elements or None)
+    return dataclasses.replace(
+        result, errors=errors, test_parameters=test, test_intervention=elements
+    )
+
+
+def _check(model, specs, parameters, args, kwargs, options) -> list:
+    """Proposition 3 at the reference point, warning with the failing part."""
+    reports = []
+    for i, j, k, _, _ in specs:
+        report = check_proposition3(
+            model, i, j, k, parameters, args=args, kwargs=kwargs, reference=options.reference
+        )
+        reports.append(report)
+        if not report.learnable:
+            warnings.warn(report.explain(), stacklevel=4)
+    return reports

@@ -15,6 +15,7 @@ def levenberg_marquardt(
     steps: int = 20,
     damping: float = 1e-3,
     losses: list[float] | None = None,
+    callback: Callable[[float], None] | None = None,
 ) -> float:
     """Minimize ``||r(w)||²`` over ``params`` in place by damped Gauss-Newton steps.
 
@@ -27,6 +28,7 @@ def levenberg_marquardt(
     :param steps: maximal accepted steps.
     :param damping: initial damping ``λ`` (multiplies ``diag(JᵀJ)`` plus the identity).
     :param losses: list to append the loss ``mean(r²)`` after each accepted step.
+    :param callback: called with the loss after each accepted step (e.g. a progress bar).
     :returns: the final loss ``mean(r²)``.
 
     >>> w = torch.nn.Parameter(torch.tensor([0.0, 0.0], dtype=torch.float64))
@@ -87,5 +89,7 @@ def levenberg_marquardt(
         loss = trial
         if losses is not None:
             losses.append(loss)
+        if callback is not None:
+            callback(loss)
         r = residuals()
     return loss

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -12,9 +13,11 @@ from torch import nn
 from ..errors import EquilibriumError
 from ..interventions import Replace
 from .conditions import Proposition3Report
-from .training import TrainingLog, applied, node_value, relative_errors, run_trace
+from .loop import TrainingLog
+from .training import Component, applied, node_value, relative_errors, run_trace
 
 
+@dataclass(frozen=True, eq=False)
 class InvariantIntervention:
     """Trained invariant intervention(s): the Lie intervention(s) plus learned replacement
     mechanism(s) of the auxiliary node(s), and their held-out invariance error.
@@ -30,16 +33,22 @@ class InvariantIntervention:
     :attr errors: per invariant node, the relative deviation on each held-out draw.
     :attr log: training losses and wall time.
     :attr reports: Proposition 3 reports at the reference point (when checked).
+    :attr test_parameters: the held-out parameter draws behind :attr:`errors`.
+    :attr test_intervention: the held-out intervention elements (with an
+        ``intervention_range``).
+
+    Immutable; :meth:`to_xarray` gives the held-out errors and the training losses.
 
     >>> import pyro_causal_eq as pce
     >>> from pyro_causal_eq.invariance import learn_invariant_intervention
     >>> def model(tau=torch.tensor(1.0)):  # y = τ + z / 2, z = y / 2
     ...     return pce.equilibrate("s", {"y": lambda z: tau + 0.5 * z, "z": lambda y: 0.5 * y},
     ...                            init={"y": torch.zeros(()), "z": torch.zeros(())})
+    >>> from pyro_causal_eq.invariance import InvariantOptions
     >>> result = learn_invariant_intervention(
     ...     model, {"y": pce.Scale(1.3)}, "z",
-    ...     parameters={"tau": torch.distributions.Uniform(0.5, 1.5)},
-    ...     hidden=(4,), num_train=16, num_test=8, steps=0, lm_steps=10)
+    ...     parameters={"tau": torch.distributions.Uniform(0.5, 1.5)}, steps=0,
+    ...     options=InvariantOptions(hidden=(4,), num_train=16, num_test=8, lm_steps=10))
     >>> tau = torch.tensor([0.6, 1.4])
     >>> with result.handler():  # the deployed intervened system
     ...     z = model(tau)["z"]
@@ -48,13 +57,41 @@ class InvariantIntervention:
     >>> z2 = pce.do(model, actions=result.actions())(tau)["z"]  # the same through pce.do
     >>> bool(torch.allclose(z, z2)), float(result.evaluate({"tau": tau})["z"].max()) < 1e-3
     (True, True)
+    >>> result.to_xarray()["error"].dims
+    ('invariant', 'draw')
     """
 
-    def __init__(self, model, components, args, kwargs, log, reports):
-        self.model, self.components, self.args, self.kwargs = model, components, args, kwargs
-        self.log: TrainingLog = log
-        self.reports: list[Proposition3Report] = reports
-        self.errors: dict[str, torch.Tensor] = {}
+    model: Callable
+    components: list[Component]
+    args: tuple = ()
+    kwargs: Mapping | None = None
+    log: TrainingLog | None = None
+    reports: list[Proposition3Report] = field(default_factory=list)
+    errors: dict[str, torch.Tensor] = field(default_factory=dict)
+    test_parameters: dict[str, torch.Tensor] = field(default_factory=dict)
+    test_intervention: dict = field(default_factory=dict)
+
+    def to_xarray(self):
+        """An ``xarray.Dataset``: ``error`` (dims ``invariant``, ``draw``) on the held-out
+        draws, the held-out parameters ``parameter_<name>`` (dim ``draw``, ...), the training
+        ``loss`` per step; ``invariance_error`` and ``seconds`` as attributes."""
+        import xarray as xr
+
+        labels = list(self.errors)
+        data = {}
+        if labels:
+            stacked = torch.stack([self.errors[k].detach().reshape(-1) for k in labels])
+            data["error"] = (("invariant", "draw"), stacked.cpu().numpy())
+        for name, value in self.test_parameters.items():
+            value = torch.as_tensor(value).detach().cpu()
+            dims = ("draw",) + tuple(f"{name}_dim_{i}" for i in range(1, value.dim()))
+            data[f"parameter_{name}"] = (dims, value.numpy())
+        losses = [] if self.log is None else self.log.losses
+        data["loss"] = ("step", torch.tensor(losses, dtype=torch.float64).numpy())
+        attrs = {"seconds": 0.0 if self.log is None else self.log.seconds}
+        if labels:
+            attrs["invariance_error"] = self.invariance_error
+        return xr.Dataset(data, coords={"invariant": labels}, attrs=attrs)
 
     @property
     def mechanism(self) -> nn.Module:

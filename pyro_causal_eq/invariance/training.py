@@ -1,26 +1,25 @@
-"""The training engine shared by single and compartmentalized invariant interventions."""
+"""The pieces of a trained invariant intervention: components, their application, traces.
+
+The training loop itself is in :mod:`.loop`."""
 
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pyro.poutine as poutine
 import torch
 from torch import nn
 
-from ..errors import EquilibriumError
 from ..groups import LieGroupElement
 from ..handlers.do import do
 from ..interventions import Replace
 from .features import auxiliary_features
-from .lm import levenberg_marquardt
 from .mechanism import InvariantMechanism, extract_features, mlp
 from .nodes import NodeRef, find_system, run_recorded
 from .parameters import with_parameters
-from .rewire import InvariantReads, ReplaceElement
+from .rewire import ReplaceElement
 from .triplet import Triplet
 
 
@@ -166,125 +165,3 @@ def build_components(
         mechanism.set_statistics(raw, target)
         components.append(Component(triplet, mechanism, rng, coord_dims))
     return components
-
-
-@dataclass
-class TrainingLog:
-    """Losses (Adam steps, then L-BFGS evaluations) and wall time of a training run."""
-
-    losses: list[float]
-    seconds: float
-
-
-def train(
-    model: Callable,
-    components: Sequence[Component],
-    theta: Mapping[str, torch.Tensor],
-    coords: Sequence[Mapping | None],
-    *,
-    args=(),
-    kwargs=None,
-    steps: int = 300,
-    lr: float = 1e-2,
-    lbfgs_steps: int = 0,
-    lm_steps: int = 20,
-    batch_size: int | None = None,
-) -> TrainingLog:
-    """Least squares on the relative deviation of each invariant node, through the implicit
-    gradients of the intervened equilibrium in which other nodes read the invariant nodes at
-    their unintervened values (shared parameters ``theta`` in both solves)."""
-    params = [p for c in components for p in c.mechanism.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("the replacement mechanism(s) have no trainable parameters")
-    start = time.perf_counter()
-    with torch.no_grad():
-        reference = run_trace(model, theta, args, kwargs)
-    n = next(iter(theta.values())).shape[0]
-    full = {}
-    for c in components:
-        value = node_value(reference, c.invariant.node).detach()
-        full[c.invariant.node] = value.expand(
-            (n,) + c.triplet.system.event_shapes[c.invariant.node]
-        )
-    event_dims = {
-        c.invariant.node: c.triplet.system.event_dim(c.invariant.node) for c in components
-    }
-    losses: list[float] = []
-
-    def residuals_on(idx):
-        sub = {k: v[idx] for k, v in theta.items()}
-        elements: dict = {}
-        for c, cc in zip(components, coords, strict=True):
-            if cc is not None:
-                elements.update(c.elements({k: v[idx] for k, v in cc.items()}))
-        reads = InvariantReads(
-            {c.invariant: full[c.invariant.node][idx] for c in components}, event_dims
-        )
-        trace = run_trace(model, sub, args, kwargs, components, elements, reads)
-        parts = []
-        for c in components:
-            ev = event_dims[c.invariant.node]
-            target = c.invariant.select(full[c.invariant.node][idx], ev)
-            value = c.invariant.select(node_value(trace, c.invariant.node), ev)
-            scale = target.abs().maximum(1e-3 * target.abs().mean()).clamp_min(1e-300)
-            parts.append(((value - target) / scale).reshape(-1))
-        return torch.cat(parts)
-
-    def loss_on(idx):
-        return residuals_on(idx).pow(2).mean()
-
-    generator = torch.Generator().manual_seed(0)
-    adam = torch.optim.Adam(params, lr=lr)
-    previous = [p.detach().clone() for p in params]
-    failures = 0
-    for _ in range(steps):
-        if batch_size and batch_size < n:
-            idx = torch.randperm(n, generator=generator)[:batch_size]
-        else:
-            idx = torch.arange(n)
-        adam.zero_grad()
-        try:
-            loss = loss_on(idx)
-            loss.backward()
-        except EquilibriumError:
-            # the last step made the intervened system (nearly) unsolvable: undo it and
-            # continue with a smaller learning rate
-            failures += 1
-            if failures > 20:
-                raise
-            with torch.no_grad():
-                for p, old in zip(params, previous, strict=True):
-                    p.copy_(old)
-            for group in adam.param_groups:
-                group["lr"] *= 0.5
-            continue
-        previous = [p.detach().clone() for p in params]
-        adam.step()
-        losses.append(float(loss.detach()))
-    if lm_steps:
-        everything = torch.arange(n)
-        levenberg_marquardt(lambda: residuals_on(everything), params, lm_steps, losses=losses)
-    if lbfgs_steps:
-        lbfgs = torch.optim.LBFGS(
-            params,
-            lr=1.0,
-            max_iter=lbfgs_steps,
-            line_search_fn="strong_wolfe",
-            tolerance_grad=1e-14,
-            tolerance_change=1e-18,
-            history_size=20,
-        )
-        everything = torch.arange(n)
-
-        def closure():
-            lbfgs.zero_grad()
-            try:
-                loss = loss_on(everything)
-            except EquilibriumError:
-                return torch.tensor(float("inf"))
-            loss.backward()
-            losses.append(float(loss.detach()))
-            return loss
-
-        lbfgs.step(closure)
-    return TrainingLog(losses, time.perf_counter() - start)

@@ -10,7 +10,6 @@ distributions (paper eq. 29), optionally regularized for homogeneity of ``τ`` a
 Workflow::
 
     import pyro, pyro_causal_eq as pce
-    import pyro_causal_eq.simulators  # also loads pce.reduction
     scm = pce.simulators.LinearGaussianSCM.random(10, seed=0)        # 9 variables + target
     data = scm.simulate(n_interventions=10_000, n_samples=64, seed=0)  # seeded, reusable
     guide = pce.reduction.TCRGuide(scm.n_nodes, tau_mask=scm.tau_mask,
@@ -20,8 +19,9 @@ Workflow::
                          loss=pce.reduction.TCRLoss(eta_h=0.0))
     for _ in range(1000):
         svi.step(data)
-    # (b) or the convenience fit (data-driven init + full-batch L-BFGS)
-    result = pce.reduction.fit(pce.reduction.data_model, guide, data)
+    # (b) or the convenience fit (data-driven init + full-batch L-BFGS) of a data set, a
+    # simulator (fit simulates it; seed=, n_interventions=, n_samples=) or a Pyro model
+    result = pce.reduction.fit(data, guide)       # or pce.reduction.fit(scm), guide built
     tau, omega = scm.solution()                                        # Proposition 3.3
     pce.reduction.abs_cosine(result.tau[0], tau)                       # ~ 1
 
@@ -44,10 +44,28 @@ param store (``pyro.get_param_store().save(path)`` / ``.load(path)``).
 
 from .analytic import abs_cosine, linear_gaussian_solution
 from .data import InterventionalData, data_model
-from .fit import TCRResult, fit, initialize
+from .fit import TCRResult, fit
 from .guide import TCRGuide
-from .loss import TCRLoss, consistency_terms, group_sparsity, homogeneity
+from .loss import TCRLoss, group_sparsity, homogeneity
 from .statistics import InterventionStatistics
+
+# Implementation details, no longer exported: importable from their modules.
+_MOVED = {
+    "initialize": "pyro_causal_eq.reduction.initialization",
+    "consistency_terms": "pyro_causal_eq.reduction.loss",
+}
+
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        import importlib
+
+        from ..internals.convention import deprecated
+
+        deprecated(f"pyro_causal_eq.reduction.{name}", f"{_MOVED[name]}.{name}")
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "InterventionStatistics",
@@ -56,11 +74,9 @@ __all__ = [
     "TCRLoss",
     "TCRResult",
     "abs_cosine",
-    "consistency_terms",
     "data_model",
     "fit",
     "group_sparsity",
     "homogeneity",
-    "initialize",
     "linear_gaussian_solution",
 ]

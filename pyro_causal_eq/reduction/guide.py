@@ -86,9 +86,9 @@ class TCRGuide(PyroModule):
         (``SVI.step`` with :class:`TCRLoss`, or :func:`~pyro_causal_eq.reduction.fit`), like
         Pyro's autoguides, which initialize on their first call: ``"auto"`` (default),
         ``"regression"``, ``"profile"`` or ``"none"`` (keep the random initialization); see
-        :func:`~pyro_causal_eq.reduction.initialize`. Skipped when the parameters already
-        existed in the param store (e.g. after ``load``) or were changed since construction;
-        evaluating the loss never changes the guide.
+        :func:`~pyro_causal_eq.reduction.initialization.initialize`. Skipped when the
+        parameters already existed in the param store (e.g. after ``load``) or were changed
+        since construction; evaluating the loss never changes the guide.
     :param name: prefix of the parameter names in the param store.
 
     >>> guide = TCRGuide(3, tau_mask=[True, True, False])

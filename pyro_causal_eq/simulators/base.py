@@ -29,7 +29,7 @@ import pyro
 import torch
 
 from ..handlers import do
-from ..reduction.data import INTERVENTION_SITE, X_SITE, Y_SITE, InterventionalData, observe, seeded
+from .data import INTERVENTION_SITE, X_SITE, Y_SITE, InterventionalData, observe, seeded
 
 
 class ShiftSimulator:

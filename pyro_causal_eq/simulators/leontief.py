@@ -7,7 +7,7 @@ Final demand ``y ~ N(y₀, diag s²)`` (sample site ``"y"``, shifted by
 the demand block. The exact reduction is the vector of total (direct + indirect) emission
 multipliers ``τ_y = ω_y = (I − A)⁻ᵀ r`` on the demand block, which
 :meth:`LeontiefEconomy.solution` computes with
-:func:`~pyro_causal_eq.reduction.linear_gaussian_solution`.
+:func:`~pyro_causal_eq.simulators.linear_gaussian_solution`.
 
 >>> import pyro_causal_eq.simulators as sims
 >>> economy = sims.LeontiefEconomy(torch.tensor([[0.1, 0.2], [0.3, 0.1]]), torch.tensor([1., 2.]))
@@ -24,7 +24,7 @@ import torch
 
 from ..groups import Shift
 from ..ops import equilibrate
-from ..reduction.analytic import linear_gaussian_solution
+from .analytic import linear_gaussian_solution
 from .base import ShiftSimulator
 
 

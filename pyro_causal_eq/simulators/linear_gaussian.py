@@ -20,7 +20,7 @@ import pyro.distributions as dist
 import torch
 
 from ..groups import Shift
-from ..reduction.analytic import linear_gaussian_solution
+from .analytic import linear_gaussian_solution
 from .base import ShiftSimulator
 
 
