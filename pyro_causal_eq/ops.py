@@ -45,7 +45,8 @@ def _capture_system_op(
 ):
     """The ``equilibrate`` message of a noisy system: handlers (``do``, solvers) edit its
     mechanisms and solver as usual, and it returns them instead of solving."""
-    return CapturedSystem(dict(mechanisms), solver, dict(solver_overrides or {}))
+    point = {k: torch.as_tensor(v) for k, v in init.items()}
+    return CapturedSystem(dict(mechanisms), solver, dict(solver_overrides or {}), point)
 
 
 def equilibrate(

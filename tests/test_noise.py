@@ -294,3 +294,10 @@ def test_conditioning_a_fixed_node_of_a_noisy_system_is_an_error():
             lambda: pce.equilibrate("s", mechanisms, init, noise=noise),
             data={"b": torch.tensor(1.0)},
         )()
+
+
+def test_causal_graph_of_a_noisy_model():
+    mechanisms, noise = scalar_nodes(noisy=("a", "c"))
+    init = {k: torch.zeros(()) for k in "abc"}
+    graph = pce.causal_graph(lambda: pce.equilibrate("s", mechanisms, init, noise=noise))
+    assert {("b", "a"), ("c", "b"), ("a", "c"), ("c", "c")} <= set(graph.edges)

@@ -20,6 +20,12 @@ class CapturedSystem:
     mechanisms: dict
     solver: object = None
     solver_overrides: dict = field(default_factory=dict)
+    init: dict = field(default_factory=dict)
+
+    def __iter__(self):
+        # unpacks like a solved system, (values at a point, diagnostics, layout), for
+        # handlers that read the solved message value (e.g. causal_graph's recorder)
+        return iter((self.init, {}, None))
 
 
 def record_node(system: str, node: str, value, event_dim: int, diagnostics) -> torch.Tensor:
@@ -33,7 +39,7 @@ def record_node(system: str, node: str, value, event_dim: int, diagnostics) -> t
         obs=value,
         infer={"_deterministic": True, "equilibrium": diagnostics},
     )
-    if recorded is not value:
+    if recorded is not value and not _same(recorded, value):
         raise ValueError(
             f"equilibrate({system!r}): node {node!r} is deterministic (it has no noise), so it "
             "cannot be conditioned on (pyro.condition / data would overwrite the equilibrium "
@@ -43,6 +49,13 @@ def record_node(system: str, node: str, value, event_dim: int, diagnostics) -> t
             f"its value, intervene with pce.do(actions={{{node!r}: value}}) instead"
         )
     return recorded
+
+
+def _same(a, b) -> bool:
+    """Equal values (handlers such as ``causal_graph`` swap in equal leaf copies)."""
+    if not isinstance(a, torch.Tensor) or a.shape != b.shape:
+        return False
+    return bool(torch.equal(a.detach(), b.detach()))
 
 
 def _check_keys(system: str, nodes: list[str], noise, obs) -> None:
