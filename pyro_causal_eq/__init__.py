@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 # Applications load on first access (``pce.economics`` pulls in pandas, pymrio and
 # matplotlib), so ``import pyro_causal_eq`` stays as light as the core.
-_SUBPACKAGES = ("economics", "invariance", "reduction", "simulators")
+_SUBPACKAGES = ("distributions", "economics", "invariance", "learning", "reduction", "simulators")
 
 
 def __getattr__(name: str):
@@ -43,8 +43,10 @@ __all__ = [
     "Scale",
     "Shift",
     "causal_graph",
+    "distributions",
     "economics",
     "invariance",
+    "learning",
     "reduction",
     "simulators",
     "do",

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import pyro
-import pyro.distributions as dist
 import torch
 from pyro.poutine.runtime import effectful
 
+from .distributions.sites import CapturedSystem, equilibrate_noisy, record_node
 from .internals.equilibrium import solve_equilibrium
 
 
@@ -33,12 +32,32 @@ def _equilibrate_op(
     )
 
 
+@effectful(type="equilibrate")
+def _capture_system_op(
+    *,
+    system: str,
+    mechanisms: Mapping[str, Callable[..., torch.Tensor]],
+    init: Mapping[str, torch.Tensor],
+    event_dims: Mapping[str, int] | None = None,
+    solver=None,
+    solver_overrides: Mapping[str, Any] | None = None,
+    noise: Mapping[str, Any] | None = None,
+):
+    """The ``equilibrate`` message of a noisy system: handlers (``do``, solvers) edit its
+    mechanisms and solver as usual, and it returns them instead of solving."""
+    point = {k: torch.as_tensor(v) for k, v in init.items()}
+    return CapturedSystem(dict(mechanisms), solver, dict(solver_overrides or {}), point)
+
+
 def equilibrate(
     name: str,
     mechanisms: Mapping[str, Callable[..., torch.Tensor]],
     init: Mapping[str, torch.Tensor],
     *,
     event_dims: Mapping[str, int] | None = None,
+    noise: Mapping[str, Any] | None = None,
+    obs: Mapping[str, torch.Tensor] | None = None,
+    logdet: Any = "auto",
     **solver_overrides: Any,
 ) -> dict[str, torch.Tensor]:
     """Solve the structural assignments ``x_k := f_k(Pa_k)`` of a (cyclic) SCM jointly.
@@ -58,6 +77,17 @@ def equilibrate(
         batch dimensions (plates, batched parameters) broadcast and converge per element.
     :param event_dims: node name -> number of rightmost dims of ``init`` that form the node
         (default: all of them); needed only when ``init`` itself carries batch dimensions.
+    :param noise: node name -> distribution of an additive exogenous noise ``u_k``:
+        ``x_k := f_k(Pa_k) + u_k``. The noisy nodes then form a real ``pyro.sample`` site (named
+        after the node when one node is noisy, after the system otherwise, with the noisy nodes
+        packed in system order) whose distribution is the pushforward of the noise through the
+        equilibrium map, :class:`~pyro_causal_eq.distributions.EquilibriumDistribution`: it can
+        be observed (``obs=`` or ``pyro.condition``), sampled, and scored by SVI / NUTS. A hard
+        intervention on a noisy node removes its noise; other interventions act on ``f_k``
+        (``x_k := g·f_k(Pa_k) + u_k``).
+    :param obs: noisy node name -> observed value (every noisy node, or none).
+    :param logdet: how ``log|det(I - ∂F/∂x)|`` is computed: ``"auto"`` / ``"exact"`` (dense
+        Jacobian and LU), or an opt-in :class:`~pyro_causal_eq.distributions.Hutchinson`.
     :param solver_overrides: options of the active (or default) solver for this call, e.g.
         ``tol=1e-8``.
     :returns: node name -> equilibrium value.
@@ -73,6 +103,18 @@ def equilibrate(
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"equilibrate: name must be a non-empty string, got {name!r}")
+    if noise is not None or obs is not None:
+        return equilibrate_noisy(
+            _capture_system_op,
+            name,
+            mechanisms,
+            init,
+            noise=noise,
+            obs=obs,
+            event_dims=event_dims,
+            logdet=logdet,
+            solver_overrides=solver_overrides,
+        )
     values, diagnostics, layout = _equilibrate_op(
         system=name,
         mechanisms=mechanisms,
@@ -83,14 +125,7 @@ def equilibrate(
         name=name,
     )
     diagnostics = dict(diagnostics, system=name)
-    recorded = {}
-    for node, event_shape in zip(layout.names, layout.event_shapes, strict=True):
-        value = values[node]
-        # like pyro.deterministic (and, like it, returning the site's value), plus diagnostics
-        recorded[node] = pyro.sample(
-            node,
-            dist.Delta(value, event_dim=len(event_shape)).mask(False),
-            obs=value,
-            infer={"_deterministic": True, "equilibrium": diagnostics},
-        )
-    return recorded
+    return {
+        node: record_node(name, node, values[node], len(event_shape), diagnostics)
+        for node, event_shape in zip(layout.names, layout.event_shapes, strict=True)
+    }

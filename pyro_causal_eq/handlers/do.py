@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import pyro.distributions as dist
+import torch
 from pyro.poutine.messenger import Messenger
 
 from ..groups import LieGroupElement
@@ -57,6 +58,8 @@ class DoMessenger(Messenger):
             if node in self.actions:
                 action = self.actions[node]
                 mechanisms[node] = intervene_mechanism(mechanisms[node], action, node, nodes)
+                if isinstance(action, torch.Tensor):  # hard: the node keeps no noise
+                    mechanisms[node]._pce_hard = True
                 self._matched.add(node)
         msg["kwargs"]["mechanisms"] = mechanisms
 

@@ -1,0 +1,1 @@
+"""Learning cyclic SCMs from interventional data, and robust intervention design."""
