@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .io_model import IOModel
+from .pymrio_labels import align_system
 from .validation import IOTableError
 
 DEMANDS = ("total", "final", "domestic_final")
@@ -80,7 +81,10 @@ def from_pymrio(
     """An :class:`IOModel` from a ``pymrio.IOSystem``.
 
     :param iosystem: the IO system (``calc_all`` is run on a copy when ``A`` or ``x`` is
-        missing).
+        missing). ``Z`` / ``A``, ``Y``, ``x`` and the extensions are aligned by their
+        (region, sector) labels (:func:`~pyro_causal_eq.economics.pymrio_labels.align_system`):
+        permuted rows give the same model; missing, unknown or duplicated labels raise
+        :class:`IOTableError`.
     :param region: ``None`` for the whole multi-regional system (sectors labelled
         ``"region/sector"``), or one region whose domestic block ``A[r, r]`` is kept
         (interactions with other regions are neglected, as in the paper).
@@ -101,16 +105,9 @@ def from_pymrio(
     >>> io.validate_output() < 1e-12
     True
     """
-    Z = iosystem.A if iosystem.A is not None else iosystem.Z
-    if Z is None or iosystem.Y is None:
-        raise IOTableError("the pymrio system needs Z (or A) and Y")
-    if not isinstance(Z.columns, pd.MultiIndex) or Z.columns.nlevels < 2:
-        raise IOTableError(
-            "the pymrio system's Z / A columns must be a (region, sector) MultiIndex, got "
-            f"{type(Z.columns).__name__} {list(Z.columns[:3])}"
-        )
+    iosystem = align_system(iosystem)  # by (region, sector) labels, never by position
     if iosystem.A is None or iosystem.x is None:
-        iosystem = copy.deepcopy(iosystem)
+        iosystem = copy.deepcopy(iosystem)  # calc_all fills in tables: not on the caller's
         iosystem.calc_all()
     if demand not in DEMANDS:
         raise ValueError(f"demand must be one of {DEMANDS}, got {demand!r}")
