@@ -101,3 +101,35 @@ def test_first_order_gradient_is_unchanged_and_values_are_the_solution():
     eps = 1e-6
     fd = torch.stack([(loss(b + eps * e) - loss(b - eps * e)) / (2 * eps) for e in torch.eye(3)])
     torch.testing.assert_close(g, fd, rtol=1e-7, atol=1e-9)
+
+
+def _tanh_node(b, W=None):
+    W = contraction(3, 0.7, seed=2) if W is None else W
+    return pce.equilibrate(
+        "t", {"x": lambda x: torch.tanh(x @ W.T + b)}, init={"x": torch.zeros(3)}
+    )["x"]
+
+
+def test_torch_func_grad_jacrev_and_nested_transforms_are_exact():
+    b = torch.randn(3, generator=torch.Generator().manual_seed(8))
+
+    def loss(b):
+        return (_tanh_node(b) ** 3).sum()
+
+    x = b.clone().requires_grad_()
+    (expected_grad,) = torch.autograd.grad(loss(x), x)
+    torch.testing.assert_close(torch.func.grad(loss)(b), expected_grad, rtol=1e-12, atol=1e-14)
+    jacobian = torch.func.jacrev(_tanh_node)(b)
+    torch.testing.assert_close(jacobian, torch.autograd.functional.jacobian(_tanh_node, b))
+    hessian = torch.func.jacrev(torch.func.grad(loss))(b)
+    columns = torch.stack([fd_hvp(loss, b, e) for e in torch.eye(3)], 1)
+    torch.testing.assert_close(hessian, columns, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("transform", ["vmap", "hessian", "jacfwd"])
+def test_unsupported_torch_func_transforms_raise_a_clear_error(transform):
+    W = contraction(3, 0.7, seed=2)
+    fn = getattr(torch.func, transform)(lambda b: (_tanh_node(b, W) ** 2).sum())
+    arg = torch.zeros(2, 3) if transform == "vmap" else torch.zeros(3)
+    with pytest.raises(pce.errors.UnsupportedTransformError, match="jacrev.*create_graph"):
+        fn(arg)

@@ -10,6 +10,7 @@ from ..errors import EquilibriumError
 from .auto_solver import default_solver
 from .mechanisms import Mechanism, NodeLayout, evaluate, mechanism_parents
 from .no_sampling import ForbidSampling
+from .transforms import raise_if_unsupported_transform
 
 
 def _as_tensor(value, node: str) -> torch.Tensor:
@@ -83,6 +84,7 @@ def solve_equilibrium(
 
     :returns: node values, diagnostics and the layout (event dimensions per node).
     """
+    raise_if_unsupported_transform(system)
     if not isinstance(mechanisms, Mapping) or not mechanisms:
         raise TypeError(f"equilibrate({system!r}): mechanisms must be a non-empty dict")
     if not isinstance(init, Mapping):

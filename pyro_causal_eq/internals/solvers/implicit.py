@@ -63,9 +63,7 @@ class _Products:
             f_out, z_in = self._graph()
             with torch.enable_grad():
                 w = torch.zeros_like(f_out, requires_grad=True)
-                (vjp_w,) = torch.autograd.grad(
-                    f_out, z_in, w, create_graph=True, allow_unused=True
-                )
+                (vjp_w,) = torch.autograd.grad(f_out, z_in, w, create_graph=True, allow_unused=True)
             self._dual = (w, vjp_w)
         w, vjp_w = self._dual
         if vjp_w is None or not vjp_w.requires_grad:  # f does not depend on z: J = 0
@@ -82,8 +80,28 @@ class _Products:
             return self.linear_solver(self.jvp, h.detach())
 
 
+def _norm(x: torch.Tensor) -> float | None:
+    """``||x||`` as a float, ``None`` under ``torch.func.vmap`` (no data access there)."""
+    try:
+        return float(torch.linalg.vector_norm(x.detach()))
+    except RuntimeError:
+        return None
+
+
+def _looped(apply, x, in_dim):
+    """A vmap rule by a loop over the mapped dimension (the solves are iterative)."""
+    if in_dim is None:
+        return apply(x), None
+    x = x.movedim(in_dim, 0)
+    return torch.stack([apply(x[i]) for i in range(x.shape[0])]), 0
+
+
 class _SolveTransposed(torch.autograd.Function):
     """``g ↦ Pᵀ g`` as a differentiable linear map (its backward is ``P``)."""
+
+    @staticmethod
+    def vmap(info, in_dims, g, products):  # noqa: D102
+        return _looped(lambda x: _SolveTransposed.apply(x, products), g, in_dims[0])
 
     @staticmethod
     def forward(g, products):  # noqa: D102
@@ -105,6 +123,10 @@ class _Solve(torch.autograd.Function):
     """``h ↦ P h`` as a differentiable linear map (its backward is ``Pᵀ``)."""
 
     @staticmethod
+    def vmap(info, in_dims, h, products):  # noqa: D102
+        return _looped(lambda x: _Solve.apply(x, products), h, in_dims[0])
+
+    @staticmethod
     def forward(h, products):  # noqa: D102
         return products.solve(h)
 
@@ -122,6 +144,10 @@ class _Solve(torch.autograd.Function):
 
 class _CorrectionStep(torch.autograd.Function):
     """``r ↦ P (r - r₀)`` at ``r = r₀``: value zero, derivative ``P``."""
+
+    @staticmethod
+    def vmap(info, in_dims, r, products):  # noqa: D102
+        return torch.zeros_like(r), in_dims[0]
 
     @staticmethod
     def forward(r, products):  # noqa: D102
@@ -148,7 +174,7 @@ class _CorrectionStep2(_CorrectionStep):
         if g is None:
             return None, None
         products = ctx.products
-        products.scale = float(torch.linalg.vector_norm(g.detach()))
+        products.scale = _norm(g)
         u = _SolveTransposed.apply(g, products)
         if torch.is_grad_enabled():  # create_graph: later passes may free the shared graph
             products.higher_order = True
@@ -161,6 +187,10 @@ class _HigherOrderOnly(torch.autograd.Function):
     then the guarded path carries no first-order gradient and following it would cost a
     second adjoint solve. A pass of a higher derivative brings a genuine cotangent here (from
     the graph of the previous backward) and follows it."""
+
+    @staticmethod
+    def vmap(info, in_dims, z, products):  # noqa: D102
+        return z.clone(), in_dims[0]
 
     @staticmethod
     def forward(z, products):  # noqa: D102
@@ -177,7 +207,8 @@ class _HigherOrderOnly(torch.autograd.Function):
         if g is None:
             return None, None
         if not torch.is_grad_enabled() and scale is not None:
-            if float(torch.linalg.vector_norm(g)) <= 10 * ctx.products.tol * scale:
+            size = _norm(g)
+            if size is not None and size <= 10 * ctx.products.tol * scale:
                 return None, None
         return g, None
 
