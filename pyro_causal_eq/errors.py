@@ -22,3 +22,18 @@ class EquilibriumError(RuntimeError):
     def __init__(self, message: str, residual=None):
         super().__init__(message)
         self.residual = residual
+
+
+class UnsupportedTransformError(TypeError):
+    """``pce.equilibrate`` was called under a ``torch.func`` transform it cannot support.
+
+    The forward solve is an iteration with data-dependent stopping, which ``torch.func.vmap``
+    and forward-mode transforms (``jvp``, ``jacfwd``, ``hessian``) cannot trace. Supported:
+    ``torch.func.grad`` / ``vjp`` / ``jacrev`` (nested too, e.g. ``jacrev(grad(f))`` for a
+    Hessian), and plain autograd (``torch.autograd.grad(create_graph=True)``,
+    ``torch.autograd.functional.hessian``). Batch parameters along leading dimensions (plates)
+    instead of ``vmap``.
+
+    >>> issubclass(UnsupportedTransformError, TypeError)
+    True
+    """

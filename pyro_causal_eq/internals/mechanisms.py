@@ -90,6 +90,7 @@ class NodeLayout:
     names: tuple[str, ...]
     event_shapes: tuple[torch.Size, ...]
     batch_shape: torch.Size
+    system: str = "system"
 
     @functools.cached_property
     def sizes(self) -> tuple[int, ...]:
@@ -105,9 +106,24 @@ class NodeLayout:
             value = values[name]
             shape = self.batch_shape + event_shape
             if value.shape != shape:
-                value = value.expand(shape)
+                value = self._expand(name, value, shape)
             parts.append(value.reshape(self.batch_shape + (-1,)))
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
+
+    def _expand(self, name: str, value: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        """Broadcast batch dimensions only; anything else is the mechanism's error."""
+        event_shape = shape[len(self.batch_shape) :]
+        event_dim = len(event_shape)
+        if value.dim() >= event_dim and value.shape[value.dim() - event_dim :] == event_shape:
+            try:
+                return value.expand(shape)
+            except RuntimeError:
+                pass
+        raise ValueError(
+            f"equilibrate({self.system!r}): mechanism of node {name!r} returned shape "
+            f"{tuple(value.shape)}; expected {tuple(shape)} (batch {tuple(self.batch_shape)} + "
+            f"node shape {tuple(event_shape)})"
+        )
 
     def unpack(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
         if len(self.names) == 1:  # the common single-node system: a view, no split
@@ -124,12 +140,41 @@ def evaluate(
     mechanisms: Mapping[str, Mechanism],
     parents: Mapping[str, tuple[str, ...]],
     values: Mapping[str, torch.Tensor],
+    system: str = "system",
 ) -> dict[str, torch.Tensor]:
-    """Apply every structural assignment once: ``{k: f_k(Pa_k)}``."""
+    """Apply every structural assignment once: ``{k: f_k(Pa_k)}``. A dtype or device
+    mismatch inside a mechanism becomes a ``TypeError`` naming the system, node and inputs."""
     out = {}
     for node, mechanism in mechanisms.items():
-        value = mechanism(**{p: values[p] for p in parents[node]})
+        inputs = {p: values[p] for p in parents[node]}
+        try:
+            value = mechanism(**inputs)
+        except RuntimeError as error:
+            if not _is_dtype_or_device_error(error):
+                raise
+            described = ", ".join(f"{k}: {v.dtype} on {v.device}" for k, v in inputs.items())
+            raise TypeError(
+                f"equilibrate({system!r}): mechanism of node {node!r} fails on its inputs "
+                f"({described or 'none'}): {error}. Give init the dtype and device of the "
+                "mechanism's parameters (the system's dtype is the promotion of the init "
+                "values and the mechanism outputs)"
+            ) from error
         if not isinstance(value, torch.Tensor):
             value = torch.as_tensor(value, dtype=values[node].dtype, device=values[node].device)
         out[node] = value
     return out
+
+
+def _is_dtype_or_device_error(error: RuntimeError) -> bool:
+    text = str(error)
+    return any(
+        key in text
+        for key in (
+            "dtype",
+            "same device",
+            "Expected all tensors",
+            "scalar type",
+            "Float",
+            "Double",
+        )
+    )

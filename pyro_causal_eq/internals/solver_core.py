@@ -13,6 +13,7 @@ import torch
 from ..errors import EquilibriumError
 from .checks import check_equilibrium, failed_indices
 from .solvers import ForwardResult
+from .solvers.adjoint import generic_solve, lu_refined_solve
 from .solvers.implicit import attach_implicit_gradient
 
 Map = Callable[[torch.Tensor], torch.Tensor]
@@ -121,6 +122,13 @@ class SolverCore:
         """Solve ``u = vjp(u) + g`` (``vjp(u) = Jᵀu`` at the solution)."""
         raise NotImplementedError
 
+    def linear_solve(self, jvp: Map, h: torch.Tensor, result: ForwardResult, tol, max_iter):
+        """Solve ``w = jvp(w) + h`` (``jvp(w) = J w``; second and higher derivatives only):
+        Newton's LU refined against exact products, else Anderson, else a direct solve."""
+        if "lu" in result.state:
+            return lu_refined_solve(jvp, h, result.state, tol, max_iter, transpose=False)
+        return generic_solve(jvp, h, tol, max_iter)
+
     def label(self, result: ForwardResult) -> str:
         """The solver named in diagnostics and messages."""
         return self.name
@@ -151,7 +159,10 @@ class SolverCore:
         def adjoint_solver(vjp: Map, g: torch.Tensor) -> torch.Tensor:
             return self.adjoint(vjp, g, result, backward_tol, backward_max_iter)
 
-        z = attach_implicit_gradient(f, result.z, adjoint_solver, backward_tol, backward_max_iter)
+        def linear_solver(jvp: Map, h: torch.Tensor) -> torch.Tensor:
+            return self.linear_solve(jvp, h, result, backward_tol, backward_max_iter)
+
+        z = attach_implicit_gradient(f, result.z, adjoint_solver, linear_solver, backward_tol)
         return z, self._diagnostics(result)
 
     def _diagnostics(self, result: ForwardResult, suffix: str = "") -> dict:
