@@ -34,12 +34,20 @@ from pyro_causal_eq.economics.rebound import ENERGY, rebound_model
 from pyro_causal_eq.internals.atomic import atomic_write_text
 from pyro_causal_eq.invariance import (
     Compartment,
+    InvariantOptions,
     learn_compartmentalized_interventions,
     learn_invariant_intervention,
 )
 from pyro_causal_eq.invariance.parameters import sample_parameters
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def convention(options: dict) -> dict:
+    """``steps`` (and lr) as arguments, the rest as ``InvariantOptions`` (no Prop. 3 check)."""
+    options = dict(options)
+    common = {k: options.pop(k) for k in ("steps", "lr") if k in options}
+    return dict(common, options=InvariantOptions(check=False, **options))
 
 
 def uniform(lo, hi):
@@ -93,7 +101,7 @@ def rebound(small: bool) -> list[dict]:
     for label, options in configs.items():
         start = time.perf_counter()
         result = learn_invariant_intervention(
-            rebound_model, action, "y[0]", "p[0]", params, check=False, **options
+            rebound_model, action, "y[0]", "p[0]", params, **convention(options)
         )
         seconds = time.perf_counter() - start
         with torch.no_grad(), result.handler():
@@ -143,7 +151,7 @@ def compartments(small: bool) -> tuple[list[dict], dict]:
     options = dict(num_train=48, lm_steps=10, steps=0) if small else dict()
     start = time.perf_counter()
     result = learn_compartmentalized_interventions(
-        two_compartment_model, fixed, params, check=False, **options
+        two_compartment_model, fixed, params, **convention(options)
     )
     rows.append(
         dict(
@@ -182,7 +190,7 @@ def compartments(small: bool) -> tuple[list[dict], dict]:
     )
     start = time.perf_counter()
     result = learn_compartmentalized_interventions(
-        two_compartment_model, ranged, params, check=False, **options
+        two_compartment_model, ranged, params, **convention(options)
     )
     seconds = time.perf_counter() - start
     values = sample_parameters(params, 32, generator_seed=3)

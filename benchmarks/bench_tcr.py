@@ -48,7 +48,7 @@ def linear(n_graphs, n_int, n_samp, baseline_graphs, baseline_steps):
         pyro.set_rng_seed(g)
         guide = reduction.TCRGuide(10, tau_mask=scm.tau_mask, omega_mask=scm.omega_mask)
         start = time.perf_counter()
-        result = reduction.fit(reduction.data_model, guide, data)
+        result = reduction.fit(data, guide)
         ours_time = time.perf_counter() - start
         row = {"graph": g, "ours_time": ours_time, "ours_steps": result.steps}
         row["ours_cos_tau"], row["ours_cos_omega"] = cosines(result.tau[0], result.omega[0], scm)
@@ -115,7 +115,7 @@ def double_well(n_int, n_samp, steps, ref_paths):
     pyro.set_rng_seed(0)
     guide = reduction.TCRGuide(well.n_low, tau_mask=well.tau_mask, omega_mask=well.omega_mask)
     start = time.perf_counter()
-    result = reduction.fit(reduction.data_model, guide, data, steps=steps)
+    result = reduction.fit(data, guide, steps=steps)
     fit_time = time.perf_counter() - start
     times = well.times.numpy()
     n = well.n_points

@@ -131,3 +131,16 @@ def test_changing_an_intervention_trained_without_a_range_warns():
     # parameter values chosen by the user may be plain lists
     errors = result.evaluate({"tau": [0.7, 0.9]})["z"]
     assert torch.allclose(errors, result.evaluate({"tau": torch.tensor([0.7, 0.9])})["z"])
+
+
+@pytest.mark.parametrize(
+    "options,error,match",
+    [
+        (dict(num_train=0), ValueError, "num_train must be positive"),
+        (dict(lm_steps=-1), ValueError, "lm_steps must be non-negative"),
+        (dict(network=lambda x: x), TypeError, "network must be a torch.nn.Module"),
+    ],
+)
+def test_invariant_options_are_validated(options, error, match):
+    with pytest.raises(error, match=match):
+        InvariantOptions(**options)

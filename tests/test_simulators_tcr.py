@@ -123,3 +123,28 @@ def test_leontief_equilibrium_and_reduction():
 
 def test_abs_cosine_used_by_reduction_namespace():
     assert reduction.abs_cosine is abs_cosine
+
+
+def test_fit_of_a_simulator_uses_its_masks_and_seed():
+    scm = LinearGaussianSCM.star(5, seed=2)
+    pyro.clear_param_store()
+    first = fit(scm, n_interventions=200, n_samples=16, seed=4)
+    assert bool((first.guide.tau_mask == scm.tau_mask).all())
+    assert first.data.n_interventions == 200 and first.data.n_samples == 16
+    torch.testing.assert_close(first.data.x, scm.simulate(200, 16, seed=4).x)
+    tau, omega = scm.solution()
+    assert abs_cosine(first.tau[0], tau) > 0.99 and abs_cosine(first.omega[0], omega) > 0.99
+
+
+def test_fit_bad_inputs_are_clear_errors():
+    pyro.clear_param_store()
+    scm = LinearGaussianSCM.chain(4, seed=0)
+    data = scm.simulate(50, 8, seed=0)
+    with pytest.raises(TypeError, match="simulates its data set: give no args"):
+        fit(scm, args=(data,))
+    with pytest.raises(TypeError, match="reads the data set: give no args"):
+        fit(data, args=(data,))
+    with pytest.raises(TypeError, match="expects a simulator, an InterventionalData"):
+        fit(42)
+    with pytest.raises(ValueError, match="optimizer must be"):
+        fit(data, optimizer="sgd")

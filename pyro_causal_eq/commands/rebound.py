@@ -79,13 +79,13 @@ def run(args) -> int:
 def _run(args) -> int:
     import torch
 
-    import pyro_causal_eq as pce
-
     from ..economics.rebound import rebound_model
+    from ..groups import Scale
+    from ..handlers import do
     from ..invariance import InvariantOptions, learn_invariant_intervention
 
     lo, hi = args.a01
-    efficiency = {"efficiency": pce.Scale(args.efficiency)}
+    efficiency = {"efficiency": Scale(args.efficiency)}
     a01 = {"a01": torch.distributions.Uniform(torch.tensor(lo), torch.tensor(hi))}
     options = InvariantOptions(
         hidden=tuple(args.hidden), num_train=args.num_train, num_test=args.num_test,
@@ -99,7 +99,7 @@ def _run(args) -> int:
     with torch.no_grad():
         systems = {
             "reference": rebound_model(a01=grid),
-            "efficiency": pce.do(rebound_model, actions=efficiency)(a01=grid),
+            "efficiency": do(rebound_model, actions=efficiency)(a01=grid),
         }
         with result.handler():
             systems["invariant"] = rebound_model(a01=grid)

@@ -90,6 +90,29 @@ def build_simulator(name: str, nodes: int, seed: int):
     return simulators.DoubleWell(), None
 
 
+def variable_names(sim, n: int) -> list[str]:
+    """Readable names of the ``n`` low-level variables of a simulator."""
+    from .. import simulators
+
+    if isinstance(sim, simulators.LeontiefEconomy):
+        k = sim.n_sectors
+        return [f"demand y{j}" for j in range(k)] + [f"output x{j}" for j in range(k)]
+    if isinstance(sim, simulators.DoubleWell):
+        times = [f"{float(t):.4g}" for t in sim.times]
+        return [f"x(t={t})" for t in times] + [f"v(t={t})" for t in times]
+    if isinstance(sim, simulators.PointMasses):
+        return [
+            f"v{axis}[mass {m}, step {step + 1}]"
+            for step in range(sim.n_forced)
+            for m in range(sim.n_masses)
+            for axis in ("x", "y")
+        ][:n]
+    names = [f"X{k}" for k in range(n)]
+    for k in (sim.tau0 != 0).nonzero().flatten().tolist() if hasattr(sim, "tau0") else []:
+        names[k] += " (target)"
+    return names
+
+
 def run(args) -> int:
     """Run the ``reduce`` subcommand; returns the exit code."""
     for label, value in (("--causes", args.causes), ("--interventions", args.interventions)):
@@ -121,7 +144,7 @@ def _run(args) -> int:
     )  # fmt: skip
     summary = _summary(args, sim, result, analytic)
     ds = _dataset(result, analytic, summary)
-    table = _table(result, analytic)
+    table = _table(result, analytic, variable_names(sim, int(result.tau.shape[-1])))
     written = write_folder(
         args.out,
         {
@@ -177,7 +200,7 @@ def _dataset(result, analytic, summary):
     return ds
 
 
-def _table(result, analytic):
+def _table(result, analytic, names: list[str]):
     import pandas as pd
     import torch
 
@@ -188,7 +211,7 @@ def _table(result, analytic):
 
     tau, omega = _effective(result)
     n = tau.shape[-1]
-    columns = {"variable": [f"X{k}" for k in range(n)], "tau": unit(tau).tolist()}
+    columns = {"variable": names, "tau": unit(tau).tolist()}
     if omega.shape[-1] == n:
         columns["omega"] = unit(omega).tolist()
     if analytic is not None:
@@ -215,8 +238,11 @@ def _print(summary: dict, table, top: int, written) -> None:
     if "alignment" in summary:
         align = summary["alignment"]
         print("alignment with the analytic reduction (|cosine|; 1 = equal up to scale):")
-        print(f"  tau   (reduction map, Z = tau . X)          {align['tau']:.6f}")
-        print(f"  omega (intervention map, omega(i) = omega . i) {align['omega']:.6f}")
+        for key, label in (
+            ("tau", "tau   (reduction map, Z = tau . X)"),
+            ("omega", "omega (intervention map, omega(i) = omega . i)"),
+        ):
+            print(f"  {label + ':':<50}{align[key]:.6f}")
     else:
         print("no analytic reduction is known for this simulator")
     print(f"\nlargest weights (each map scaled to max |weight| = 1), top {top}:")
