@@ -6,7 +6,7 @@ learns it by MAP, SVI or NUTS; :func:`auroc` / :func:`shd` score the recovered s
 :func:`robust_design` designs an intervention over posterior draws.
 """
 
-from .design import DesignResult, robust_design
+from .design import DesignResult, evaluate_design, robust_design
 from .environments import Environment
 from .fit import FitResult, fit
 from .metrics import auroc, shd
@@ -18,6 +18,7 @@ __all__ = [
     "Environment",
     "FitResult",
     "auroc",
+    "evaluate_design",
     "fit",
     "robust_design",
     "shd",

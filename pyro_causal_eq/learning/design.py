@@ -60,6 +60,29 @@ def _design_model(scm: CyclicSCM, W, b, actuators: torch.Tensor):
     return model
 
 
+def evaluate_design(
+    scm: CyclicSCM,
+    params: Mapping[str, torch.Tensor],
+    actuators: Sequence[int],
+    shift: torch.Tensor,
+) -> torch.Tensor:
+    """The noise-free equilibria ``x = f(x) + shift`` (on the actuators) of one model or of
+    every draw, ``(S, d)``: e.g. a design made on the posterior, evaluated on the true model.
+
+    >>> scm = CyclicSCM(2, "linear")
+    >>> W, b = torch.tensor([[0.0, 0.5], [0.0, 0.0]]), torch.zeros(2)
+    >>> evaluate_design(scm, {"W": W, "b": b}, [1], torch.tensor([2.0]))
+    tensor([[1., 2.]])
+    """
+    W, b = params["W"].detach(), params["b"].detach()
+    if W.dim() == 2:
+        W, b = W[None], b[None]
+    model = _design_model(scm, W, b, torch.as_tensor(list(actuators)))
+    with torch.no_grad():
+        x = do(model, actions={"control": Shift(torch.as_tensor(shift, dtype=b.dtype))})()
+    return x.reshape(-1, scm.d)
+
+
 def _loss(outcomes, goal, risk, alpha):
     losses = (outcomes - goal) ** 2
     if risk == "mean":

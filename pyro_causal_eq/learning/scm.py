@@ -48,6 +48,8 @@ class CyclicSCM:
     :param kind: ``"linear"`` or ``"tanh"``.
     :param w_scale: scale of the Laplace prior on ``W``.
     :param sigma: known noise scale(s), or ``None`` to learn ``σ``.
+    :param logdet: log-determinant method of :func:`~pyro_causal_eq.equilibrate` (``"auto"``:
+        exact; a :class:`~pyro_causal_eq.distributions.Hutchinson` for the power series).
 
     >>> scm = CyclicSCM(3, "linear", sigma=1.0)
     >>> W = torch.tensor([[0.0, 0.5, 0.0], [0.0, 0.0, 0.5], [0.5, 0.0, 0.0]])
@@ -61,6 +63,7 @@ class CyclicSCM:
     w_scale: float = 0.3
     b_scale: float = 2.0
     sigma: float | torch.Tensor | None = None
+    logdet: object = "auto"
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -118,6 +121,7 @@ class CyclicSCM:
                 init={"x": torch.zeros(self.d, dtype=b.dtype)},
                 noise={"x": noise},
                 obs=None if obs is None else {"x": obs},
+                logdet=self.logdet,
             )["x"]
         return list(x.split(sizes, dim=-2))
 
