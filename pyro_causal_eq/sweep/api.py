@@ -112,7 +112,7 @@ def sweep(
     """
     dims, scenarios = grids.expand(grid)
     keys = [grids.key(s) for s in scenarios]
-    name = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}"
+    name = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
     description = {"fn": name, "dims": list(dims), "options": fingerprint or {}}
     if output is not None and Path(output).exists():
         return _existing(output, description)
