@@ -12,8 +12,17 @@ from .optimize import Learnable, OptimizeResult, optimize
 __version__ = "0.1.0"
 
 # Applications load on first access (``pce.economics`` pulls in pandas, pymrio and
-# matplotlib), so ``import pyro_causal_eq`` stays as light as the core.
-_SUBPACKAGES = ("distributions", "economics", "invariance", "learning", "reduction", "simulators")
+# matplotlib), so ``import pyro_causal_eq`` stays as light as the core. ``pce.sweep`` is a
+# callable module: ``pce.sweep(fn, grid, ...)`` runs a scenario sweep.
+_SUBPACKAGES = (
+    "distributions",
+    "economics",
+    "invariance",
+    "learning",
+    "reduction",
+    "simulators",
+    "sweep",
+)
 
 
 def __getattr__(name: str):
@@ -49,6 +58,7 @@ __all__ = [
     "learning",
     "reduction",
     "simulators",
+    "sweep",
     "do",
     "equilibrate",
     "optimize",

@@ -2,7 +2,8 @@
 interventions, the GHG / employment trade-off design, and uncertainty propagation.
 
 Main names: :class:`IOModel` (``from_pymrio``, ``from_useeio``, ``from_exiobase``,
-``model()``), :func:`tradeoff` (λ sweep -> ``xarray.Dataset``), the outputs
+``model()``), :func:`tradeoff` (λ sweep -> ``xarray.Dataset``), :func:`sweep` (trade-offs
+over tables x regions x draws, serial or on dask.distributed), the outputs
 (:func:`write_netcdf`, :func:`write_csv`, :func:`pareto_plot`, :func:`sector_table`) and
 :func:`propagate_uncertainty` / :func:`uncertainty_summary` / :func:`hdi_plot` (ArviZ, imported
 on first use).
@@ -19,6 +20,7 @@ from .io_model import IOModel
 from .objective import TradeoffObjective
 from .outputs import pareto_plot, sector_table, write_csv, write_netcdf
 from .rebound import rebound_model
+from .sweep import sweep
 from .tradeoff import tradeoff
 from .validation import IOTableError
 
@@ -47,6 +49,7 @@ __all__ = [
     "rebound_model",
     "two_compartment_model",
     "sector_table",
+    "sweep",
     "tradeoff",
     "uncertainty_summary",
     "write_csv",

@@ -18,8 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from .exact_lp import _branch_lp, _linprog
+from .sparse import solve, spectral_radius_bound
 from .validation import spectral_radius
 
 
@@ -37,12 +39,21 @@ class ExactSolution:
 
 def _ambiguous(A: np.ndarray, y: np.ndarray, x0: np.ndarray) -> set[int]:
     """Sectors whose cone (sign of ``z``) may flip under interventions."""
-    amb = set(np.flatnonzero((y < 0) | (x0 <= 0) | (A < 0).any(axis=1)).tolist())
+    if sp.issparse(A):
+        negative = np.zeros(len(y), dtype=bool)
+        coo = A.tocoo()
+        negative[coo.row[coo.data < 0]] = True
+        A = A.tocsr()
+        nonzero = lambda i: A.indices[A.indptr[i] : A.indptr[i + 1]]  # noqa: E731
+    else:
+        negative = (A < 0).any(axis=1)
+        nonzero = lambda i: np.flatnonzero(A[i])  # noqa: E731
+    amb = set(np.flatnonzero((y < 0) | (x0 <= 0) | negative).tolist())
     grow = True
     while grow:
         grow = False
         for i in np.flatnonzero(y <= 0):
-            if i not in amb and any(A[i, j] != 0 for j in amb):
+            if i not in amb and any(int(j) in amb for j in nonzero(i)):
                 amb.add(int(i))
                 grow = True
     return amb
@@ -89,15 +100,15 @@ def solve_exact(
     if branches not in ("local", "bound", "milp"):
         raise ValueError(f"branches must be 'local', 'bound' or 'milp', got {branches!r}")
     n = A.shape[0]
-    eye = np.eye(n)
-    x0 = np.linalg.solve(eye - A, y)
+    x0 = solve(A, y)
     if target == "demand":
         return _solve_demand(A, y, x0, w_c, w_e, lam, lo, hi, time_limit)
     if target != "assignment":
         raise ValueError(f"target must be 'assignment' or 'demand', got {target!r}")
-    absA = np.abs(A)
-    if spectral_radius(hi * absA) < 1.0:
-        xb = np.linalg.solve(eye - hi * absA, hi * np.abs(y))  # |x(α)| <= xb on the box
+    absA = abs(A)
+    radius = spectral_radius_bound(hi * absA) if sp.issparse(A) else spectral_radius(hi * absA)
+    if radius < 1.0:
+        xb = solve(absA, hi * np.abs(y), np.full(n, hi))  # |x(α)| <= xb on the box
         finite = True
     else:  # no a-priori bound on the box (large factors): see the heuristic box below
         xb, finite = np.abs(x0), False
@@ -179,7 +190,7 @@ def solve_exact(
 def _apex(A, y, x) -> list[int]:
     """Sectors at a cone apex (``z_i = x_i = 0`` up to rounding)."""
     z = A @ x + y
-    tiny = 1e-7 * (np.abs(A) @ np.abs(x) + np.abs(y) + np.abs(x)) + 1e-300
+    tiny = 1e-7 * (abs(A) @ np.abs(x) + np.abs(y) + np.abs(x)) + 1e-300
     return [int(i) for i in np.flatnonzero((np.abs(z) <= tiny) & (np.abs(x) <= tiny))]
 
 
@@ -187,7 +198,7 @@ def _finish(problem, x, value, status, branches, bound) -> ExactSolution:
     """Factors ``α = x / z`` from the optimal outputs (snapped to the bounds when exact)."""
     A, y, lo, hi = problem.A, problem.y, problem.lo, problem.hi
     z = A @ x + y
-    zscale = np.abs(A) @ np.abs(x) + np.abs(y)
+    zscale = abs(A) @ np.abs(x) + np.abs(y)
     safe = np.abs(z) > 1e-10 * np.maximum(zscale, 1e-300)
     alpha = np.clip(np.where(safe, x / np.where(safe, z, 1.0), 1.0), lo, hi)
     alpha = _snap(A, y, problem.x0, problem.w_c, problem.w_e, problem.lam, alpha, lo, hi)
@@ -197,10 +208,9 @@ def _finish(problem, x, value, status, branches, bound) -> ExactSolution:
 def _snap(A, y, x0, w_c, w_e, lam, alpha, lo, hi, rtol: float = 1e-6) -> np.ndarray:
     """Move factors within LP tolerance of a bound onto it when that does not increase the
     objective (evaluated on the exact equilibrium)."""
-    eye = np.eye(A.shape[0])
 
     def value(a):
-        x = np.linalg.solve(eye - a[:, None] * A, a * y)
+        x = solve(A, a * y, a)
         return w_c @ x + lam * (w_e * np.abs(x - x0)).sum()
 
     width = hi - lo
@@ -219,9 +229,13 @@ class _Problem:
         self.ubound = np.full(len(y), 1.0 + 1e-9) if finite else np.full(len(y), np.inf)
 
     def _scaled(self, s: np.ndarray):
-        At = self.A * s[None, :] / s[:, None]  # z / s = At u + yt with x = s * u
+        # z / s = At u + yt with x = s * u
+        if sp.issparse(self.A):
+            At = (sp.diags(1.0 / s) @ self.A @ sp.diags(s)).tocsr()
+        else:
+            At = self.A * s[None, :] / s[:, None]
         yt = self.y / s
-        zb = np.abs(At) @ np.minimum(self.xb / s, 1e300) + np.abs(yt)  # |z_i| / s_i <= zb_i
+        zb = abs(At) @ np.minimum(self.xb / s, 1e300) + np.abs(yt)  # |z_i| / s_i <= zb_i
         return At, yt, zb
 
     def lp(self, pattern: np.ndarray) -> tuple[np.ndarray, float]:
@@ -270,6 +284,11 @@ class _Problem:
 
 def _solve_demand(A, y, x0, w_c, w_e, lam, lo, hi, time_limit) -> ExactSolution:
     """Final-demand factors: ``x = (I - A)⁻¹ diag(y) α`` is linear in ``α``: a plain LP."""
+    if sp.issparse(A):
+        raise ValueError(
+            "the exact final-demand trade-off forms the dense (I - A)⁻¹: use a dense A, "
+            "target='assignment' or method='gradient'"
+        )
     n = A.shape[0]
     M = np.linalg.solve(np.eye(n) - A, np.diag(y))
     s = np.maximum(np.abs(x0), 1e-12 * max(float(np.abs(x0).max()), 1e-300))

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from .io_model import IOModel
+from .pymrio_labels import align_system
 from .pymrio_loader import extension_rows, from_pymrio
 
 #: GWP100 factors (IPCC AR5, as in Exiobase's "GHG emissions (GWP100)" characterization).
@@ -107,6 +108,7 @@ def from_exiobase(
     demand: str = "total",
     gwp: dict[str, float] | None = None,
     iosystem=None,
+    sparse: bool = False,
 ) -> IOModel:
     """An :class:`IOModel` of one country of an Exiobase 3 archive (zip or folder).
 
@@ -120,6 +122,7 @@ def from_exiobase(
     :param demand: see :func:`~pyro_causal_eq.economics.pymrio_loader.from_pymrio`.
     :param gwp: gas -> GWP100 factor (default IPCC AR5: CH4 28, N2O 265).
     :param iosystem: an already parsed system (skips parsing ``path``).
+    :param sparse: keep ``A`` as a sparse CSR matrix (sparse LU and LPs downstream).
     :raises FileNotFoundError: when ``path`` does not exist.
     :raises KeyError: unknown country, or GHG / employment rows not found.
     """
@@ -136,6 +139,7 @@ def from_exiobase(
     regions = [str(r) for r in iosystem.get_regions()]
     if str(country) not in regions:
         raise KeyError(f"unknown country {country!r}; countries in the archive: {regions}")
+    iosystem = align_system(iosystem)  # by (region, sector) labels before calc_x / calc_A
     if iosystem.A is None or iosystem.x is None:
         if iosystem.x is None:
             iosystem.x = pymrio.calc_x(iosystem.Z, iosystem.Y)
@@ -152,7 +156,13 @@ def from_exiobase(
         "employment": (employment, employment_units.pop() if employment_units else ""),
     }
     io = from_pymrio(
-        iosystem, region=country, demand=demand, extra_rows=extra, ghg="GHG", social="employment"
+        iosystem,
+        region=country,
+        demand=demand,
+        extra_rows=extra,
+        ghg="GHG",
+        social="employment",
+        sparse=sparse,
     )
     io.name = f"Exiobase {country}"
     return io

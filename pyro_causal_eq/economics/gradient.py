@@ -15,10 +15,14 @@ import torch
 from ..handlers import Anderson, do
 from .interventions import assignment_actions, bounded_factor, demand_actions
 from .objective import TradeoffObjective
+from .sparse import sparse_output
 
 
 def intervened_output(model, alpha: torch.Tensor, target: str = "assignment") -> torch.Tensor:
-    """``x(α)`` of an :meth:`IOModel.model` under the multiplicative intervention ``α``."""
+    """``x(α)`` of an :meth:`IOModel.model` under the multiplicative intervention ``α``; a
+    sparse :class:`IOModel` in place of ``model`` uses sparse LU both ways."""
+    if getattr(model, "sparse", False):
+        return sparse_output(model, alpha, target)
     actions = assignment_actions(alpha) if target == "assignment" else demand_actions(alpha)
     with do(actions=actions):
         return model()
@@ -43,9 +47,12 @@ def adam_protocol(
     :returns: final ``α`` and the objective per step.
     """
     io = objective.io
-    A = torch.as_tensor(io.A, dtype=torch.float64)
-    y = torch.as_tensor(io.y, dtype=torch.float64)
-    eye = torch.eye(io.n, dtype=torch.float64)
+    if io.sparse:
+        solve = "sparse"
+    else:
+        A = torch.as_tensor(io.A, dtype=torch.float64)
+        y = torch.as_tensor(io.y, dtype=torch.float64)
+        eye = torch.eye(io.n, dtype=torch.float64)
     d = torch.zeros(io.n, dtype=torch.float64) if d0 is None else torch.as_tensor(d0).clone()
     d.requires_grad_(True)
     optimizer = torch.optim.Adam([d], lr=lr)
@@ -58,6 +65,8 @@ def adam_protocol(
         if solve == "pce":
             with context:
                 x = intervened_output(model, alpha, target)
+        elif solve == "sparse":
+            x = sparse_output(io, alpha, target)
         elif target == "assignment":
             x = torch.linalg.solve(eye - alpha[:, None] * A, alpha * y)
         else:
@@ -103,7 +112,7 @@ def lbfgs_design(
     io = objective.io
     lo, hi = bounds
     floor = max(lo, 1e-12 * (hi - lo))  # pce.Scale needs positive factors
-    model = io.model(dtype=torch.float64)
+    model = io if io.sparse else io.model(dtype=torch.float64)
     alpha = np.clip(np.ones(io.n) if alpha0 is None else np.asarray(alpha0), floor, hi)
     evaluations = 0
     solver = Anderson(warm_start=True)

@@ -7,9 +7,11 @@ from collections.abc import Sequence
 import numpy as np
 import pyro
 import pyro.distributions as dist
+import scipy.sparse as sp
 import torch
 
 from ..ops import equilibrate
+from .sparse import solve
 from .validation import IOTableError, check_table
 
 
@@ -21,7 +23,8 @@ class IOModel:
     ``x = (I - A)⁻¹ y``; impacts are ``s = R x``. Build it directly or with a loader
     (:meth:`from_pymrio`, :meth:`from_useeio`, :meth:`from_exiobase`).
 
-    :param A: technical coefficients, ``(n, n)``.
+    :param A: technical coefficients, ``(n, n)``: dense, or scipy.sparse / torch sparse
+        (kept sparse: equilibria and trade-offs then use sparse LU and sparse LPs).
     :param y: final demand, ``(n,)``.
     :param R: indicator intensities, ``(k, n)``.
     :param indicators: ``k`` indicator names (rows of ``R``).
@@ -63,6 +66,8 @@ class IOModel:
         A, y, R, q = check_table(A, y, R, q, sectors, indicators)
         self.A, self.y, self.R, self.q = A, y, R, q
         self.n = A.shape[0]
+        #: ``A`` is a scipy CSR matrix (sparse LU everywhere, see :mod:`.sparse`)
+        self.sparse = sp.issparse(A)
         self.sectors = list(sectors) if sectors is not None else [f"s{i}" for i in range(self.n)]
         self.sector_names = list(sector_names) if sector_names is not None else list(self.sectors)
         if len(self.sector_names) != self.n:
@@ -112,14 +117,13 @@ class IOModel:
         :param target: ``"assignment"`` (``x = α ⊙ (A x + y)``) or ``"demand"``
             (``x = A x + α ⊙ y``).
         """
-        eye = np.eye(self.n)
         if alpha is None:
-            return np.linalg.solve(eye - self.A, self.y)
+            return solve(self.A, self.y)
         alpha = np.asarray(alpha, dtype=np.float64)
         if target == "assignment":
-            return np.linalg.solve(eye - alpha[:, None] * self.A, alpha * self.y)
+            return solve(self.A, alpha * self.y, alpha)
         if target == "demand":
-            return np.linalg.solve(eye - self.A, alpha * self.y)
+            return solve(self.A, alpha * self.y)
         raise ValueError(f"target must be 'assignment' or 'demand', got {target!r}")
 
     def impacts(self, x=None) -> np.ndarray:
@@ -161,6 +165,8 @@ class IOModel:
         array([0.7879, 2.4848])
         """
         dtype = dtype or torch.get_default_dtype()
+        if self.sparse:
+            return self._sparse_model(dtype, device, prior_scale)
         A0 = torch.tensor(self.A, dtype=dtype, device=device)
         y0 = torch.tensor(self.y, dtype=dtype, device=device)
         R = torch.tensor(self.R, dtype=dtype, device=device)
@@ -187,6 +193,29 @@ class IOModel:
             x = equilibrate("economy", {"x": supply}, init={"x": init}, event_dims={"x": 1})["x"]
             pyro.deterministic("impacts", (R @ x.unsqueeze(-1)).squeeze(-1), event_dim=1)
             pyro.deterministic("sector_impacts", R * x.unsqueeze(-2), event_dim=2)
+            return x
+
+        return leontief_model
+
+    def _sparse_model(self, dtype, device, prior_scale):
+        """The Leontief model with a torch sparse CSR ``A`` (unbatched ``x``; no noise)."""
+        if prior_scale is not None:
+            raise ValueError("prior_scale (noise on A) needs a dense A: use A.toarray()")
+        coo = self.A.tocoo()
+        indices = torch.tensor(np.vstack([coo.row, coo.col]), dtype=torch.int64)
+        A = torch.sparse_coo_tensor(
+            indices, coo.data, coo.shape, dtype=dtype, device=device, check_invariants=True
+        ).coalesce()
+        y = torch.tensor(self.y, dtype=dtype, device=device)
+        R = torch.tensor(self.R, dtype=dtype, device=device)
+        init = torch.tensor(self.equilibrium(), dtype=dtype, device=device)
+
+        def leontief_model():
+            def supply(x):
+                return (A @ x.unsqueeze(-1)).squeeze(-1) + y
+
+            x = equilibrate("economy", {"x": supply}, init={"x": init}, event_dims={"x": 1})["x"]
+            pyro.deterministic("impacts", R @ x, event_dim=1)
             return x
 
         return leontief_model

@@ -6,6 +6,7 @@ import copy
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from .io_model import IOModel
 from .pymrio_labels import align_system
@@ -77,6 +78,7 @@ def from_pymrio(
     ghg: str | None = None,
     social: str | None = None,
     extra_rows: dict | None = None,
+    sparse: bool = False,
 ) -> IOModel:
     """An :class:`IOModel` from a ``pymrio.IOSystem``.
 
@@ -97,6 +99,8 @@ def from_pymrio(
     :param social: default socio-economic indicator (default: employment, else value added).
     :param extra_rows: name -> (weights over indicator names, unit): composite indicators
         added as weighted sums of rows (e.g. GWP100 of CO2, CH4, N2O).
+    :param sparse: keep ``A`` as a scipy CSR matrix (for Exiobase-size tables: sparse LU in
+        the equilibrium and gradients, sparse constraints in the exact trade-off).
 
     >>> import pymrio
     >>> io = from_pymrio(pymrio.load_test(), region="reg2")
@@ -149,7 +153,7 @@ def from_pymrio(
     output_unit = str(unit.iloc[0, 0]) if isinstance(unit, pd.DataFrame) and len(unit) else ""
     meta_name = getattr(getattr(iosystem, "meta", None), "name", None) or "pymrio"
     io = IOModel(
-        A,
+        sp.csr_matrix(A) if sparse else A,
         y,
         S,
         indicators=names,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 import xarray as xr
 
@@ -13,7 +14,7 @@ from .exact import solve_exact
 from .gradient import adam_protocol, intervened_output, lbfgs_design
 from .io_model import IOModel
 from .objective import TradeoffObjective
-from .validation import spectral_radius
+from .sparse import spectral_radius_bound
 
 METHODS = ("exact", "gradient", "adam")
 
@@ -40,7 +41,10 @@ def _bounds(bounds) -> tuple[float, float]:
 
 
 def equilibrium_output(io: IOModel, alpha: np.ndarray, target: str = "assignment", model=None):
-    """``x(α)`` computed by the Pyro model (``pce.equilibrate`` under ``pce.do(Scale(α))``)."""
+    """``x(α)`` computed by the Pyro model (``pce.equilibrate`` under ``pce.do(Scale(α))``);
+    by sparse LU for a sparse model."""
+    if io.sparse:
+        return io.equilibrium(alpha, target)
     model = model or io.model(dtype=torch.float64)
     factor = torch.as_tensor(alpha, dtype=torch.float64)
     with torch.no_grad():
@@ -129,7 +133,7 @@ def tradeoff(
         raise ValueError(f"steps must be at least 1, got {steps}")
     if method == "exact" and not objective.is_linear_program:
         method = "gradient"
-    model = io_model.model(dtype=torch.float64)
+    model = None if io_model.sparse else io_model.model(dtype=torch.float64)
     n, k = io_model.n, lams.size
     out = {name: np.full((k, n), np.nan) for name in ("alpha", "x")}
     out |= {
@@ -180,7 +184,7 @@ def tradeoff(
         try:
             x = equilibrium_output(io_model, alpha, target, model)
         except EquilibriumError as error:
-            safe = 1.0 / max(spectral_radius(np.abs(io_model.A)), 1e-300)
+            safe = 1.0 / max(spectral_radius_bound(abs(sp.csr_matrix(io_model.A))), 1e-300)
             raise EquilibriumError(
                 f"λ = {lam:.6g}: the design with factors up to {float(np.max(alpha)):.4g} is not "
                 f"a stable equilibrium ({error}); with factor bounds hi < {safe:.4g} "
@@ -194,7 +198,7 @@ def tradeoff(
         if exact is not None:
             out["optimum"][j] = exact.value
             out["bound"][j] = exact.bound
-        if target == "assignment":
+        if target == "assignment" and not io_model.sparse:  # dense Jacobian: not for sparse
             out["stationarity"][j] = objective.stationarity(alpha, lam, bounds)
         alpha_prev = alpha
     return _dataset(io_model, objective, lams, out, method, target, bounds, branches)

@@ -122,7 +122,8 @@ def check_output(q: np.ndarray, sectors, name: str = "output q", tol: float = 1e
 def check_table(A, y, R, q=None, sectors=None, indicators=None) -> tuple:
     """Validate an input-output table; returns float64 arrays ``(A, y, R, q)``.
 
-    :param A: technical coefficients.
+    :param A: technical coefficients (dense, or scipy.sparse / torch sparse: kept as a
+        float64 CSR matrix).
     :param y: final demand.
     :param R: indicator intensities.
     :param q: observed output (optional).
@@ -131,7 +132,10 @@ def check_table(A, y, R, q=None, sectors=None, indicators=None) -> tuple:
     :raises IOTableError: non-square or mismatched shapes, NaN/inf, negative output, or a
         spectral radius of ``A`` of at least 1 (no nonnegative Leontief inverse).
     """
-    A = as_matrix(A, "technical coefficients A")
+    from .sparse import is_sparse, spectral_radius_bound, to_csr
+
+    sparse = is_sparse(A)
+    A = to_csr(A) if sparse else as_matrix(A, "technical coefficients A")
     if A.shape[0] != A.shape[1]:
         raise IOTableError(f"technical coefficients A must be square, got shape {A.shape}")
     n = A.shape[0]
@@ -142,7 +146,7 @@ def check_table(A, y, R, q=None, sectors=None, indicators=None) -> tuple:
         raise IOTableError(f"{len(sectors)} sector labels for {n} sectors")
     if len(set(sectors)) != n:
         raise IOTableError("sector labels are not unique")
-    check_finite(A, "technical coefficients A")
+    check_finite(A.data if sparse else A, "technical coefficients A")
     y = as_vector(y, "final demand y", n)
     check_finite(y, "final demand y", sectors)
     R = as_matrix(R, "indicator intensities R")
@@ -151,9 +155,12 @@ def check_table(A, y, R, q=None, sectors=None, indicators=None) -> tuple:
     if indicators is not None and len(indicators) != R.shape[0]:
         raise IOTableError(f"{len(indicators)} indicator names for {R.shape[0]} rows of R")
     check_finite(R, "indicator intensities R")
-    absolute = np.abs(A)
-    cheap = min(absolute.sum(axis=0).max(), absolute.sum(axis=1).max())  # bounds ρ(A)
-    radius = cheap if cheap < 1.0 else spectral_radius(A)
+    if sparse:  # ρ(|A|) >= ρ(A), without a dense matrix
+        radius = spectral_radius_bound(A)
+    else:
+        absolute = np.abs(A)
+        cheap = min(absolute.sum(axis=0).max(), absolute.sum(axis=1).max())  # bounds ρ(A)
+        radius = cheap if cheap < 1.0 else spectral_radius(A)
     if not radius < 1.0:
         raise IOTableError(
             f"spectral radius of A is {radius:.4g} >= 1: x = A x + y has no nonnegative "
