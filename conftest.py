@@ -2,8 +2,9 @@
 pyro in scope; heavy tests get the ``slow`` marker, from one list (``SLOW_TESTS``).
 
 The fast loop for contributors is ``bash scripts/test.sh -m "not slow"`` (under a minute); CI
-(``.ci/run``) runs everything. To mark a test slow, add its node id (or an ``fnmatch`` pattern of
-node ids, matched case-insensitively) below with the reason; test files need no change.
+(``.ci/run``) runs everything. To mark a test slow, add its node id (exact, or an ``fnmatch``
+pattern of node ids, matched case-insensitively) below with the reason; test files need no
+change.
 """
 
 from fnmatch import fnmatch
@@ -14,6 +15,9 @@ import torch
 
 torch.set_num_threads(1)
 
+# node id (exact) or fnmatch pattern of node ids -> why the test is slow. Chosen from one
+# `pytest -m "not slow" --durations=30` run of the whole suite (2026-12-03, 2 busy cores: every
+# test below took 3-50 s there; the rest of the suite took about 130 s in all).
 SLOW_TESTS = {
     # every tutorial notebook, executed end to end in a kernel
     "tests/test_tutorials.py::*": "notebooks",
@@ -21,13 +25,46 @@ SLOW_TESTS = {
     "tests/test_docs.py::test_site_*": "docs build",
     # start a dask LocalCluster (processes)
     "tests/test_sweep.py::*cluster*": "LocalCluster",
-    # certified sweeps and fits on the 411-sector USEEIO table
+    # the console script in a subprocess, and the CLI on the embedded economy
+    "tests/test_cli.py::test_console_script": "subprocess + trade-off",
+    "tests/test_cli.py::test_default_embedded_system": "trade-off sweep",
+    # certified trade-off sweeps against independent optimizers, and gradient paths
     "tests/test_economics_tradeoff.py::test_useeio_sweep_is_exact": "411 sectors",
+    "tests/test_economics_tradeoff.py::test_exact_matches_independent_optimizer*": "LP/MILP",
+    "tests/test_economics_tradeoff.py::test_demand_target_matches_independent_optimizer": "LP",
+    "tests/test_economics_tradeoff.py::test_gradient_methods_reach_the_exact_optimum*": "Adam",
+    "tests/test_economics_tradeoff.py::test_large_bounds_search_branches": "branch search",
+    "tests/test_economics_tradeoff.py::test_narrow_bounds_match_independent_optimizer": "LP",
+    "tests/test_economics_tradeoff.py::test_l2_penalty_gradient_path": "L-BFGS path",
+    "tests/test_economics_tradeoff.py::test_georgia_default_is_global_where_local_search_is_not": (
+        "real table, MILP"
+    ),
+    # training of invariant / compartmentalized interventions (a module fixture trains)
+    "tests/test_invariance_compartments.py::test_joint_training_is_invariant": "training",
+    "tests/test_invariance_compartments.py::test_compartments_depend_only_on_*": "same fixture",
+    "tests/test_invariance_learn.py::test_rebound_invariant_intervention_saves_energy": "training",
+    "tests/test_invariance_learn.py::test_vector_nodes_and_sample_site_parameters": "training",
+    "tests/test_invariance_learn.py::test_eq4_invariance_on_parameters_we_choose": "training",
+    "tests/test_invariance_learn.py::test_warning_names_the_failing_part": "training",
+    "tests/test_invariance_robustness.py::test_eq4_with_source_node_on_parameters_we_choose*": (
+        "training"
+    ),
+    "tests/test_invariance_robustness.py::test_unstable_deployed_system_gives_inf_*": "training",
+    # SVI fits of targeted causal reduction
+    "tests/test_reduction_fit.py::test_svi_adam_reaches_the_analytic_solution": "SVI",
+    "tests/test_reduction_fit.py::test_reproduction_script_small": "figure script",
+    # long optimizations and iterations to max_iter
+    "tests/test_optimize.py::test_optimize_reaches_target_equilibrium[adam-3000]": "3000 steps",
+    "tests/test_errors.py::test_linear_system_with_spectral_radius_at_least_one_*picard*": (
+        "Picard runs to max_iter"
+    ),
 }
 
 
 def is_slow(nodeid: str) -> bool:
     """Whether a test's node id matches a pattern of ``SLOW_TESTS``."""
+    if nodeid in SLOW_TESTS:  # exact ids first: their [params] are not fnmatch classes
+        return True
     nodeid = nodeid.lower()
     return any(fnmatch(nodeid, pattern.lower()) for pattern in SLOW_TESTS)
 

@@ -25,6 +25,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("PCE_SHARED_DATA", str(ROOT.parent / "shared" / "data"))
 os.environ.setdefault("PCE_TUTORIAL_OUT", tempfile.mkdtemp(prefix="pce-docs-tutorial-out-"))
+# tqdm (imported by pyro) warns in every kernel that has no ipywidgets: noise on every page.
+os.environ["PYTHONWARNINGS"] = ",".join(
+    [w for w in [os.environ.get("PYTHONWARNINGS", ""), "ignore:IProgress not found"] if w]
+)
 # The kernel imports this tree's package even when it is not installed.
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]

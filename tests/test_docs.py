@@ -114,7 +114,9 @@ def test_site_renders_in_browser(site: Path, tmp_path: Path):
     assert "api/index.html" in front
     api = browse(site / "api" / "pyro_causal_eq.html", tmp_path)
     assert 'id="pyro_causal_eq.equilibrate"' in api
-    assert "Solve the structural assignments" in api  # the docstring, rendered
+    # the entry's signature and its docstring's fields are rendered
+    assert '<span class="sig-name descname"><span class="pre">equilibrate</span>' in api
+    assert "Parameters" in api  # the :param: fields, rendered
     shots = screenshots_dir(tmp_path)
     for name, page in [("front", site / "index.html"), ("api", site / "api/pyro_causal_eq.html")]:
         png = shots / f"docs_{name}.png"

@@ -59,13 +59,20 @@ def _order(module, names: list[str]) -> list[str]:
 def module_page(name: str, seen: dict[int, str]) -> str:
     """The reStructuredText of one module's page; ``seen`` maps objects to their entries."""
     module = importlib.import_module(name)
+    if not hasattr(module, "__all__"):
+        raise AttributeError(f"{name} is public but has no __all__: list its public names")
     lines = [f"``{name}``", "=" * (len(name) + 4), ""]
     if _summary(module):
         lines += [_summary(module), ""]
     lines += [f".. py:currentmodule:: {name}", ""]
     aliases, own = [], []
     for attr in module.__all__:
-        obj = getattr(module, attr)
+        try:
+            obj = getattr(module, attr)
+        except AttributeError:
+            raise AttributeError(
+                f"{name}.__all__ lists {attr!r}, which {name} does not define"
+            ) from None
         if inspect.ismodule(obj):
             aliases.append(f"- ``{attr}``: the subpackage :doc:`{obj.__name__}`")
         elif id(obj) in seen:
