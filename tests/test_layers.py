@@ -33,12 +33,7 @@ LAYERS = {unit: level for level, units in LAYER_TABLE.items() for unit in units}
 
 # Upward imports that exist today and are being removed (issue 12, item 5): (importing module,
 # imported unit). The test fails when one of them disappears, so the entry gets deleted.
-KNOWN_VIOLATIONS = {
-    ("pyro_causal_eq.internals.equilibrium", "handlers"),
-    ("pyro_causal_eq.simulators.base", "reduction"),
-    ("pyro_causal_eq.simulators.leontief", "reduction"),
-    ("pyro_causal_eq.simulators.linear_gaussian", "reduction"),
-}
+KNOWN_VIOLATIONS: set[tuple[str, str]] = set()
 
 
 def module_name(path: Path) -> str:
@@ -104,7 +99,9 @@ def upward_imports(path: Path) -> set[tuple[str, str]]:
     for target in imported_modules(path):
         unit = unit_of(target)
         if unit is None:
-            out.add((module, PACKAGE))  # the root imports everything: above every layer
+            # the root (public facade) imports everything: only the top layer may use it
+            if level < max(LAYER_TABLE):
+                out.add((module, PACKAGE))
         elif unit in LAYERS and LAYERS[unit] > level:
             out.add((module, unit))
     return out
