@@ -15,9 +15,9 @@ import torch
 
 torch.set_num_threads(1)
 
-# node id (exact) or fnmatch pattern of node ids -> why the test is slow. Chosen from one
-# `pytest -m "not slow" --durations=30` run of the whole suite (2026-12-03, 2 busy cores: every
-# test below took 3-50 s there; the rest of the suite took about 130 s in all).
+# node id (exact) or fnmatch pattern of node ids -> why the test is slow. Chosen from
+# `pytest -m "not slow" --durations=30` runs of the whole suite (2026-12-03, 2 cores shared with
+# other jobs): every test below took 2-50 s there.
 SLOW_TESTS = {
     # every tutorial notebook, executed end to end in a kernel
     "tests/test_tutorials.py::*": "notebooks",
@@ -53,6 +53,20 @@ SLOW_TESTS = {
     # SVI fits of targeted causal reduction
     "tests/test_reduction_fit.py::test_svi_adam_reaches_the_analytic_solution": "SVI",
     "tests/test_reduction_fit.py::test_reproduction_script_small": "figure script",
+    # SVI and training in the second tier of the same measurement (2-11 s there)
+    "tests/test_reduction_fit.py::test_fit_with_adam_and_errors": "SVI",
+    "tests/test_reduction_fit.py::test_fit_stops_on_the_relative_loss_change": "SVI",
+    "tests/test_reduction_fit.py::test_two_causes_without_groups_by_svi": "SVI",
+    "tests/test_reduction_fit.py::test_plain_svi_from_default_init_general_*": "SVI",
+    "tests/test_reduction_fit.py::test_homogeneity_makes_tau_and_omega_congruent": "SVI",
+    "tests/test_simulators_tcr.py::test_point_masses_exact_reduction_is_learned": "SVI",
+    "tests/test_invariance_learn.py::test_intervention_range": "training",
+    "tests/test_invariance_learn.py::test_scipy_confirms_learned_rebound_equilibrium": "training",
+    "pyro_causal_eq/invariance/compartments.py::*learn_compartmentalized_interventions": (
+        "doctest that trains"
+    ),
+    "tests/test_cli.py::test_useeio_folder_and_region": "real USEEIO table",
+    "tests/test_cli.py::test_exiobase_archive": "archive + sweep",
     # long optimizations and iterations to max_iter
     "tests/test_optimize.py::test_optimize_reaches_target_equilibrium[adam-3000]": "3000 steps",
     "tests/test_errors.py::test_linear_system_with_spectral_radius_at_least_one_*picard*": (

@@ -4,13 +4,14 @@ A block runs as a script in a fresh namespace, from the repository root, with to
 dtype float32 (as for a new user) and a fresh Pyro state. A block that cannot run (one that
 needs a large download, say) opts out with the comment ``<!-- no-run -->`` on the line just
 before its opening fence; use it sparingly, and say why next to it. Blocks in other languages
-(```bash, ```text, ...) are not run.
+(```bash, ```text, ...) are not run; the scripts that ```bash blocks call must exist and parse.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,6 +103,22 @@ def test_code_block_runs(block: CodeBlock, new_user_state):
     # padded so that tracebacks point at the Markdown file's own line numbers
     code = compile("\n" * block.line + block.code, str(block.path), "exec")
     exec(code, {"__name__": "__main__", "__file__": str(block.path)})
+
+
+BASH_BLOCKS = [b for p in markdown_files() for b in code_blocks(p) if b.language in ("bash", "sh")]
+
+
+@pytest.mark.parametrize("block", BASH_BLOCKS, ids=[b.id for b in BASH_BLOCKS])
+def test_bash_block_scripts_exist_and_parse(block: CodeBlock):
+    """Shell blocks are not run (they set up environments, run the suite, build the site), but
+    every ``bash <script>`` they show exists and is valid shell."""
+    for line in block.code.splitlines():
+        words = line.split("#")[0].split()
+        if len(words) >= 2 and words[0] == "bash":
+            script = ROOT / words[1]
+            assert script.is_file(), f"{block.id}: {words[1]} does not exist"
+            check = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+            assert check.returncode == 0, f"{block.id}: {words[1]}: {check.stderr}"
 
 
 def test_readme_has_python_blocks():
