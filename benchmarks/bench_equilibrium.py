@@ -269,15 +269,18 @@ def markdown(command, rows, nonlinear) -> str:
         )
     lines += [
         "",
-        "Where the time target is missed: the whole baseline at 146 sectors is one 0.1 ms LU; "
-        "the default solver there (Newton) first builds the Jacobian by automatic "
-        "differentiation (a matrix product: more flops than the LU) and pays a fixed ~0.15 ms "
-        "for the Pyro effect handlers, validation and the implicit-gradient wiring. At 411 "
-        "sectors Anderson takes 18 forward and about as many adjoint iterations on the real "
-        "table, each with ~40-60 µs of Python overhead beyond its matrix-vector product, "
-        "against a 1.8 ms dense solve. From 1000 sectors on, O(n²) iterations beat the O(n³) "
-        "solve on input-output-like tables; on tables whose eigenvalues fill a disc (stress "
-        "rows) they need hundreds of iterations and the dense solve wins at 1000 sectors.",
+        "Where the time target is missed: the LU adjoint knows the matrix; the core only sees "
+        "the map `F` (mechanisms behind `pce.do` and Pyro effect handlers). At 146 sectors the "
+        "default (Newton) must first build `∂F/∂x` by vectorized reverse-mode autodiff (a "
+        "matrix product: more flops than the LU itself) and pays a fixed Python cost for the "
+        "handlers, validation, the stability check and the differentiable implicit-gradient "
+        "wiring. At 411 sectors Anderson's ~18 forward and ~18 adjoint iterations each carry "
+        "tens of µs of Python overhead beyond one matrix-vector product. On the signed stress "
+        "tables (eigenvalues filling a disc, no acceleration possible) the automatic default "
+        "now detects the slow rate and hands over to Newton (recorded in the solver column), "
+        "but a black-box Jacobian costs `n` vector-Jacobian products (one `n³` matrix product) "
+        "on top of the LU, so ~2x the LU adjoint is the floor for this design. From 1000 "
+        "sectors on input-output-like tables, `O(n²)` iterations beat the `O(n³)` LU.",
         "",
         f"Nonlinear cyclic system `x = tanh(W x + b)`, {nonlinear[0]['n']} nodes, forward + "
         "implicit backward (gradient in `b`), error against `scipy.optimize.root`; `gaussian`: "

@@ -166,24 +166,38 @@ class _CorrectionStep(torch.autograd.Function):
 
 
 class _CorrectionStep2(_CorrectionStep):
-    """The last correction step; records the size of the cotangent entering it (a pass that
-    starts here is first order, see :class:`_HigherOrderOnly`)."""
+    """The last correction step; records the scale of the adjoint solve it starts (the
+    first-order cotangent reaching :class:`_HigherOrderOnly` is that solve's residual)."""
 
     @staticmethod
     def backward(ctx, g):  # noqa: D102
         if g is None:
             return None, None
         products = ctx.products
-        products.scale = _norm(g)
         u = _SolveTransposed.apply(g, products)
+        sizes = (_norm(g), _norm(u))
+        products.scale = None if None in sizes else max(sizes)
         if torch.is_grad_enabled():  # create_graph: later passes may free the shared graph
             products.higher_order = True
         return u, None
 
 
+class _CorrectionStep1(_CorrectionStep):
+    """The first correction step: its backward runs after the pass went through the final
+    step's graph (possibly freed), so the products switch to their private graph."""
+
+    @staticmethod
+    def backward(ctx, g):  # noqa: D102
+        if g is None:
+            return None, None
+        ctx.products.higher_order = True
+        return _SolveTransposed.apply(g, ctx.products), None
+
+
 class _HigherOrderOnly(torch.autograd.Function):
     """Identity whose backward drops a cotangent that is zero to solver tolerance (at most
-    ``10 · tol`` times the one that last entered the final step) outside ``create_graph``:
+    ``10 · tol · max(||g||, ||u||)`` of the last final-step adjoint solve ``u = Pᵀ g``)
+    outside ``create_graph``:
     then the guarded path carries no first-order gradient and following it would cost a
     second adjoint solve. A pass of a higher derivative brings a genuine cotangent here (from
     the graph of the previous backward) and follows it."""
@@ -261,7 +275,7 @@ def attach_implicit_gradient(
             return z_star
         products = _Products(f, z_star, adjoint_solver, linear_solver, tol)
         # step 1 from the detached solution (only its θ-dependence through f matters)
-        z1 = z_star - _CorrectionStep.apply(z_star - f_star, products)
+        z1 = z_star - _CorrectionStep1.apply(z_star - f_star, products)
         z1 = _HigherOrderOnly.apply(z1, products)
         f_out = f(z1)
         # z1 == ẑ in value: products with J(ẑ) come from this graph (a non-leaf input)
