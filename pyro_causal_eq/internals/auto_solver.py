@@ -32,7 +32,8 @@ class AutoSolver(SolverCore):
     Picard. Large systems start with Anderson under a :class:`~.solvers.common.StallMonitor`:
     when it diverges, stagnates or is predicted to need more than ``n / 4`` further iterations
     (where one dense Newton step is cheaper), Newton takes over from Anderson's best iterate,
-    then an unmonitored Anderson, then Picard from ``init``. ``infer["equilibrium"]`` records
+    then an unmonitored Anderson, then Picard from ``init``. A solution that is not attracting
+    makes Picard retry from ``init``. ``infer["equilibrium"]`` records
     the solver that produced the solution (``solver``) and every hand-over (``handovers``: dicts
     with ``from``, ``to``, ``reason``, ``iteration``).
 
