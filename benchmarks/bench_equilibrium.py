@@ -21,6 +21,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+import scipy.linalg  # noqa: E402
 import scipy.optimize  # noqa: E402
 import torch  # noqa: E402
 from pyro import poutine  # noqa: E402
@@ -88,6 +89,18 @@ def baseline(A, y, c, alpha):
     return x.detach(), alpha.grad
 
 
+def lu_baseline(A, y, c, alpha):
+    """The strong baseline: one dense LU of ``I - diag(α) A`` (``scipy.linalg.lu_factor``) and
+    two ``lu_solve``: ``x`` and the analytic adjoint ``λ = (I - diag(α) A)⁻ᵀ c``, whence
+    ``dL/dα = λ ⊙ (A x + y)``. Arguments are numpy arrays."""
+    M = -alpha[:, None] * A
+    M[np.diag_indices_from(M)] += 1.0
+    lu = scipy.linalg.lu_factor(M, overwrite_a=True, check_finite=False)
+    x = scipy.linalg.lu_solve(lu, alpha * y, check_finite=False)
+    adjoint = scipy.linalg.lu_solve(lu, c, trans=1, check_finite=False)
+    return x, adjoint * (A @ x + y)
+
+
 def leontief_model(A, y):
     def model():
         return pce.equilibrate("io", {"x": lambda x: A @ x + y}, init={"x": torch.zeros(len(y))})
@@ -132,9 +145,17 @@ def leontief_case(name, A, y, c, alpha, repeats):
     with poutine.trace() as tracer, torch.no_grad(), pce.do(actions={"x": pce.Scale(alpha)}):
         leontief_model(A, y)()
     info = tracer.trace.nodes["x"]["infer"]["equilibrium"]
+    arrays = [t.numpy() for t in (A, y, c, alpha)]
+    x_lu, g_lu = lu_baseline(*arrays)
     minima: list[float] = []
-    t_base, t_pce = time_pair(
-        [lambda: baseline(A, y, c, alpha), lambda: product(A, y, c, alpha)], repeats, minima
+    t_base, t_lu, t_pce = time_pair(
+        [
+            lambda: baseline(A, y, c, alpha),
+            lambda: lu_baseline(*arrays),
+            lambda: product(A, y, c, alpha),
+        ],
+        repeats,
+        minima,
     )
     row = {
         "case": name,
@@ -143,15 +164,21 @@ def leontief_case(name, A, y, c, alpha, repeats):
         "baseline_ms": 1e3 * t_base,
         "pce_ms": 1e3 * t_pce,
         "ratio": t_pce / t_base,
-        "best_ratio": minima[1] / minima[0],
+        "best_ratio": minima[2] / minima[0],
+        "lu_ms": 1e3 * t_lu,
+        "ratio_lu": t_pce / t_lu,
+        "best_ratio_lu": minima[2] / minima[1],
+        "handovers": [f"{h['from']}->{h['to']} @{h['iteration']}" for h in info["handovers"]],
+        "err_grad_lu_vs_torch": relative_error(torch.from_numpy(g_lu), g_ref),
         "solver": info["solver"],
         "iterations": info["iterations"],
         "err_x": relative_error(x, x_ref),
         "err_grad": relative_error(g, g_ref),
     }
-    row["target"] = 1.0 if n >= 5000 else 1.5
+    # targets against the LU adjoint: ≤ 1.5x up to 1000 sectors, ≥ 4x faster at 5000
+    row["target"] = 0.25 if n >= 5000 else 1.5
     row["met"] = bool(
-        row["err_x"] <= 1e-10 and row["err_grad"] <= 1e-10 and row["ratio"] <= row["target"]
+        row["err_x"] <= 1e-10 and row["err_grad"] <= 1e-10 and row["ratio_lu"] <= row["target"]
     )
     return row
 
@@ -214,37 +241,48 @@ def markdown(command, rows, nonlinear) -> str:
         "(random tables: also `α = 0.99/0.95` on the ρ = 0.95 tables, pushing ρ to 0.99), "
         "objective `cᵀx` (real tables: GHG row of `D`), "
         'gradient in `α` through `pce.do(actions={"x": pce.Scale(α)})` on `pce.equilibrate`, '
-        "default solver; baseline `torch.linalg.solve` + autograd. Median wall time of "
+        "default solver; baselines `torch.linalg.solve` + autograd and (the strong one) "
+        "`scipy.linalg.lu_factor` + two `lu_solve` (solution and analytic adjoint "
+        "`λ = (I - diag(α)A)⁻ᵀ c`, `dL/dα = λ ⊙ (A x + y)`). Median wall time of "
         "interleaved repeats after warm-up (best-of ratio: ratio of the minima, less sensitive "
         "to other jobs on the shared 2-core machine), one thread, float64. Errors are "
         "relative (2-norm) to the baseline. Random tables are dense, non-negative (uniform "
         "entries) and scaled to Perron root ρ, like input-output tables; the two `stress` rows "
         "are not: signed normal entries whose eigenvalues fill a disc of radius ρ, the worst "
-        "case for iterative solvers (no target). Targets: errors ≤ 1e-10; time ≤ 1.5× the "
-        "baseline up to 1000 sectors, faster than the dense solve at 5000.",
+        "case for iterative solvers. Targets (issue 9): errors ≤ 1e-10; time ≤ 1.5× the LU "
+        "adjoint up to 1000 sectors (stress rows included), ≥ 4× faster than it (ratio ≤ "
+        "0.25) at 5000.",
         "",
-        "| case | n | ρ | baseline ms | pce ms | ratio | best-of ratio | solver (iterations) "
-        "| rel. err x | rel. err grad | target met |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|:---:|",
+        "| case | n | ρ | torch.solve ms | LU adjoint ms | pce ms | ratio vs torch | ratio vs LU "
+        "| best-of ratio vs LU | solver (iterations, hand-overs) | rel. err x | rel. err grad "
+        "| target met |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|:---:|",
     ]
     for r in rows:
         rho = f"{r['rho']:.3f}" if r["rho"] is not None else r.get("rho_nominal", "")
         lines.append(
-            f"| {r['case']} | {r['n']} | {rho} | {r['baseline_ms']:.2f} | {r['pce_ms']:.2f} | "
-            f"{r['ratio']:.2f} | {r['best_ratio']:.2f} | {r['solver']} ({r['iterations']}) | "
+            f"| {r['case']} | {r['n']} | {rho} | {r['baseline_ms']:.2f} | {r['lu_ms']:.2f} | "
+            f"{r['pce_ms']:.2f} | {r['ratio']:.2f} | {r['ratio_lu']:.2f} | "
+            f"{r['best_ratio_lu']:.2f} | {r['solver']} ({r['iterations']}"
+            f"{', ' + ', '.join(r['handovers']) if r['handovers'] else ''}) | "
             f"{r['err_x']:.1e} | {r['err_grad']:.1e} | {_verdict(r['met'])} |"
         )
     lines += [
         "",
-        "Where the time target is missed: the whole baseline at 146 sectors is one 0.1 ms LU; "
-        "the default solver there (Newton) first builds the Jacobian by automatic "
-        "differentiation (a matrix product: more flops than the LU) and pays a fixed ~0.15 ms "
-        "for the Pyro effect handlers, validation and the implicit-gradient wiring. At 411 "
-        "sectors Anderson takes 18 forward and about as many adjoint iterations on the real "
-        "table, each with ~40-60 µs of Python overhead beyond its matrix-vector product, "
-        "against a 1.8 ms dense solve. From 1000 sectors on, O(n²) iterations beat the O(n³) "
-        "solve on input-output-like tables; on tables whose eigenvalues fill a disc (stress "
-        "rows) they need hundreds of iterations and the dense solve wins at 1000 sectors.",
+        "Where the time target is missed: the LU adjoint knows the matrix; the core only sees "
+        "the map `F` (mechanisms behind `pce.do` and Pyro effect handlers). At 146 sectors the "
+        "default (Newton) must first build `∂F/∂x` by vectorized reverse-mode autodiff (a "
+        "matrix product: more flops than the LU itself) and pays a fixed Python cost for the "
+        "handlers, validation, the stability check and the differentiable implicit-gradient "
+        "wiring. At 411 sectors Anderson's ~18 forward and ~18 adjoint iterations each carry "
+        "tens of µs of Python overhead beyond one matrix-vector product. On the signed stress "
+        "tables (eigenvalues filling a disc, no acceleration possible) the automatic default "
+        "now detects the slow rate and hands over to Newton (recorded in the solver column), "
+        "but a black-box Jacobian costs `n` vector-Jacobian products (one `n³` matrix product, "
+        "3x the LU's flops) on top of the LU and the remaining Python overhead, so this design "
+        "stays several times slower than the LU adjoint there (the hand-over is still ~4x "
+        "faster than Anderson alone, measured side by side). From 1000 sectors on "
+        "input-output-like tables, `O(n²)` iterations beat the `O(n³)` LU.",
         "",
         f"Nonlinear cyclic system `x = tanh(W x + b)`, {nonlinear[0]['n']} nodes, forward + "
         "implicit backward (gradient in `b`), error against `scipy.optimize.root`; `gaussian`: "
@@ -298,7 +336,6 @@ def main(argv=None) -> int:
         for rho in (0.5, 0.95):
             A, y, c = signed_table(1000, rho, seed=1)
             row = leontief_case(f"stress: signed ρ={rho}", A, y, c, torch.ones(1000), args.repeats)
-            row["target"], row["met"] = None, None
             rows.append(row)
             print(row, flush=True)
     nonlinear = [

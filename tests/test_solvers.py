@@ -228,3 +228,15 @@ def test_diverging_iterates_are_not_mistaken_for_convergence():
 def test_singularity_check_in_float32():
     with pytest.raises(pce.EquilibriumError, match="singular"):
         pce.equilibrate("s", {"x": lambda x: x}, init={"x": torch.zeros(2, dtype=torch.float32)})
+
+
+def test_default_retries_with_picard_when_newton_finds_a_repelling_point():
+    # x = x²: Newton from 0.9 converges to the repelling fixed point 1; Picard finds 0
+    x0 = torch.full((1,), 0.9, dtype=torch.float64)
+    with pytest.raises(pce.EquilibriumError, match="not attracting"), pce.Newton():
+        pce.equilibrate("sq", {"x": lambda x: x**2}, init={"x": x0})
+    with poutine.trace() as tracer:
+        x = pce.equilibrate("sq", {"x": lambda x: x**2}, init={"x": x0}, atol=1e-300)["x"]
+    info = tracer.trace.nodes["x"]["infer"]["equilibrium"]
+    assert info["solver"] == "picard" and "not attracting" in info["handovers"][0]["reason"]
+    assert abs(float(x)) < 1e-100

@@ -34,6 +34,10 @@ class EquilibriumSolver(SolverCore, Messenger):
     :param check_size: size limit of the ``"auto"`` check.
     :param require_stable: raise when the equilibrium is not attracting (``ρ ≥ 1``).
     :param atol: floor of the residual's denominator (for equilibria at the origin).
+    :param derivative_order: highest order of exact derivatives through the equilibrium
+        (default 2: gradients and Hessians; ``k``: ``k`` frozen-Jacobian Newton steps, one
+        more differentiable evaluation of the mechanisms per order, no cost to first-order
+        backward passes).
 
     >>> import torch, pyro_causal_eq as pce
     >>> solver = pce.Anderson(tol=1e-10).with_options(max_iter=50, warm_start=True)

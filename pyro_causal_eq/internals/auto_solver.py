@@ -4,8 +4,11 @@ recorded in the diagnostics."""
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
+from ..errors import EquilibriumError
 from .solver_core import SolverCore
 from .solvers import ForwardResult, anderson, newton, picard
 from .solvers.adjoint import direct_solve, lu_refined_solve
@@ -29,7 +32,8 @@ class AutoSolver(SolverCore):
     Picard. Large systems start with Anderson under a :class:`~.solvers.common.StallMonitor`:
     when it diverges, stagnates or is predicted to need more than ``n / 4`` further iterations
     (where one dense Newton step is cheaper), Newton takes over from Anderson's best iterate,
-    then an unmonitored Anderson, then Picard from ``init``. ``infer["equilibrium"]`` records
+    then an unmonitored Anderson, then Picard from ``init``. A solution that is not attracting
+    makes Picard retry from ``init``. ``infer["equilibrium"]`` records
     the solver that produced the solution (``solver``) and every hand-over (``handovers``: dicts
     with ``from``, ``to``, ``reason``, ``iteration``).
 
@@ -41,12 +45,34 @@ class AutoSolver(SolverCore):
     """
 
     name = "auto"
+    _retry: dict | None = None  # set on the copy that retries with Picard
 
     def label(self, result: ForwardResult) -> str:
         return result.state.get("solver", self.name)
 
+    def solve(self, f, z0, system: str = "system"):
+        """As :meth:`SolverCore.solve`; when Newton or Anderson converged to a fixed point that
+        is not attracting, Picard retries from ``init`` (it only finds attracting ones)."""
+        try:
+            return super().solve(f, z0, system)
+        except EquilibriumError as error:
+            if self._retry is not None or "not attracting" not in str(error):
+                raise
+            retry = copy.copy(self)
+            retry._retry = {"reason": "fixed point not attracting: " + str(error).split(": ")[-1]}
+            try:
+                return retry.solve(f, z0, system)
+            except EquilibriumError:
+                raise error from None
+
     def forward(self, f, z0, tol, max_iter):
         n = z0.shape[-1]
+        if self._retry is not None:
+            result = self._stage("picard", None, f, z0, tol, max_iter)
+            handover = {"from": "newton" if n <= NEWTON_MAX_SIZE else "anderson", "to": "picard"}
+            handover.update(self._retry, iteration=0)
+            result.state.update(solver="picard", handovers=[handover])
+            return result
         if n <= NEWTON_MAX_SIZE:
             plan = [("newton", None), ("anderson", None), ("picard", None)]
         else:

@@ -52,6 +52,9 @@ COMMON_OPTIONS = {
     "check_size": Option(64, lambda v: v >= 0, "non-negative"),
     "require_stable": Option(True),
     "atol": Option(0.0, lambda v: v >= 0, "non-negative"),
+    "derivative_order": Option(
+        2, lambda v: isinstance(v, int) and v >= 2, "an integer of at least 2"
+    ),
 }
 
 
@@ -162,7 +165,9 @@ class SolverCore:
         def linear_solver(jvp: Map, h: torch.Tensor) -> torch.Tensor:
             return self.linear_solve(jvp, h, result, backward_tol, backward_max_iter)
 
-        z = attach_implicit_gradient(f, result.z, adjoint_solver, linear_solver, backward_tol)
+        z = attach_implicit_gradient(
+            f, result.z, adjoint_solver, linear_solver, backward_tol, self.derivative_order
+        )
         return z, self._diagnostics(result)
 
     def _diagnostics(self, result: ForwardResult, suffix: str = "") -> dict:

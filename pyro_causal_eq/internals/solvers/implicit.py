@@ -9,7 +9,8 @@ frozen-Jacobian Newton steps
 
 each applied with value ``0`` for ``P r`` (so ``z₂ == ẑ`` bit for bit). ``z₁ - z*(θ)`` is
 ``O(|δθ|²)`` (first derivatives exact: ``dz/dθ = P ∂f/∂θ``, the implicit function theorem)
-and every further step gains one order, so ``z₂`` has exact first and second derivatives. A
+and every further step gains one order, so ``z₂`` has exact first and second derivatives
+(``order=k`` takes ``k`` steps: exact to order ``k``). A
 first-order backward only follows the last step (the path through ``z₁`` brings a cotangent
 ``(I - ∂r/∂zᵀ Pᵀ) g``, zero to solver tolerance, which is dropped outside ``create_graph``):
 one adjoint solve ``u = Pᵀ g`` and one vector-Jacobian product through ``f``, as before.
@@ -166,24 +167,38 @@ class _CorrectionStep(torch.autograd.Function):
 
 
 class _CorrectionStep2(_CorrectionStep):
-    """The last correction step; records the size of the cotangent entering it (a pass that
-    starts here is first order, see :class:`_HigherOrderOnly`)."""
+    """The last correction step; records the scale of the adjoint solve it starts (the
+    first-order cotangent reaching :class:`_HigherOrderOnly` is that solve's residual)."""
 
     @staticmethod
     def backward(ctx, g):  # noqa: D102
         if g is None:
             return None, None
         products = ctx.products
-        products.scale = _norm(g)
         u = _SolveTransposed.apply(g, products)
+        sizes = (_norm(g), _norm(u))
+        products.scale = None if None in sizes else max(sizes)
         if torch.is_grad_enabled():  # create_graph: later passes may free the shared graph
             products.higher_order = True
         return u, None
 
 
+class _CorrectionStep1(_CorrectionStep):
+    """The first correction step: its backward runs after the pass went through the final
+    step's graph (possibly freed), so the products switch to their private graph."""
+
+    @staticmethod
+    def backward(ctx, g):  # noqa: D102
+        if g is None:
+            return None, None
+        ctx.products.higher_order = True
+        return _SolveTransposed.apply(g, ctx.products), None
+
+
 class _HigherOrderOnly(torch.autograd.Function):
     """Identity whose backward drops a cotangent that is zero to solver tolerance (at most
-    ``10 · tol`` times the one that last entered the final step) outside ``create_graph``:
+    ``10 · tol · max(||g||, ||u||)`` of the last final-step adjoint solve ``u = Pᵀ g``)
+    outside ``create_graph``:
     then the guarded path carries no first-order gradient and following it would cost a
     second adjoint solve. A pass of a higher derivative brings a genuine cotangent here (from
     the graph of the previous backward) and follows it."""
@@ -219,9 +234,10 @@ def attach_implicit_gradient(
     adjoint_solver: AdjointSolver,
     linear_solver: AdjointSolver | None = None,
     tol: float | None = None,
+    order: int = 2,
 ) -> torch.Tensor:
-    """Return ``z*`` (same values) carrying exact first and second derivatives with respect
-    to everything ``f`` closes over.
+    """Return ``z*`` (same values) carrying exact derivatives up to ``order`` with respect to
+    everything ``f`` closes over.
 
     If no parameter of ``f`` requires a gradient, ``z*`` is returned detached.
 
@@ -231,6 +247,8 @@ def attach_implicit_gradient(
     :param linear_solver: ``(jvp, h) -> w`` solving ``w = jvp(w) + h`` (``jvp(w) = J w``),
         used only for second and higher derivatives (default: Anderson, then a direct solve).
     :param tol: relative accuracy of the solves (default: ``1e-12`` in float64, else ``1e-5``).
+    :param order: frozen Newton steps, i.e. the highest exact derivative order (at least 2;
+        first-order backward passes cost the same for any ``order``).
 
     >>> theta = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
     >>> f = lambda z: 0.5 * z + theta**2
@@ -261,9 +279,12 @@ def attach_implicit_gradient(
             return z_star
         products = _Products(f, z_star, adjoint_solver, linear_solver, tol)
         # step 1 from the detached solution (only its θ-dependence through f matters)
-        z1 = z_star - _CorrectionStep.apply(z_star - f_star, products)
-        z1 = _HigherOrderOnly.apply(z1, products)
-        f_out = f(z1)
-        # z1 == ẑ in value: products with J(ẑ) come from this graph (a non-leaf input)
-        products.shared = (f_out, z1)
-        return z1 - _CorrectionStep2.apply(z1 - f_out, products)
+        z = z_star - _CorrectionStep1.apply(z_star - f_star, products)
+        for _ in range(order - 2):  # each further frozen step: one more exact order
+            z = _HigherOrderOnly.apply(z, products)
+            z = z - _CorrectionStep1.apply(z - f(z), products)
+        z = _HigherOrderOnly.apply(z, products)
+        f_out = f(z)
+        # z == ẑ in value: products with J(ẑ) come from this graph (a non-leaf input)
+        products.shared = (f_out, z)
+        return z - _CorrectionStep2.apply(z - f_out, products)

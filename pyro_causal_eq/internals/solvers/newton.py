@@ -127,7 +127,8 @@ def _levenberg_marquardt_step(f, z, fz, m, failed):
         z_try = z + direction
         f_try = f(z_try)
         decrease = (gradient * direction).sum(-1)  # -∇φ·d > 0
-        ok = _merit(z_try, f_try) <= merit0 - 2 * ARMIJO * decrease
+        merit = _merit(z_try, f_try)
+        ok = (merit <= merit0 - 2 * ARMIJO * decrease) & (merit < merit0)
         ok = ok & torch.isfinite(direction).all(-1)
         accept = pending & ok
         z = torch.where(accept.unsqueeze(-1), z_try, z)
