@@ -141,3 +141,14 @@ def test_environment_errors():
     scm = CyclicSCM(3)
     with pytest.raises(ValueError, match="expected"):
         scm.model([Environment()], [torch.zeros(4, 2)])
+
+
+def test_design_leaves_out_draws_without_an_attracting_equilibrium():
+    scm = CyclicSCM(4, "linear", sigma=SIGMA)
+    unstable = W_TRUE * 3.0  # spectral radius > 1
+    draws = {"W": torch.stack([W_TRUE, unstable]), "b": torch.stack([B_TRUE, B_TRUE])}
+    with pytest.warns(UserWarning, match="left out 1 draw"):
+        result = robust_design(scm, draws, 0, 2.0, [1], cost=0.0, optimizer="lbfgs", steps=3)
+    assert result.dropped == 1 and result.outcome.shape == (1,)
+    with pytest.raises(ValueError, match="no draw"):
+        robust_design(scm, {"W": unstable, "b": B_TRUE}, 0, 2.0, [1])
