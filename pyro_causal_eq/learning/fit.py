@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pyro
 import torch
 from pyro.infer import MCMC, NUTS, SVI, Predictive, Trace_ELBO
-from pyro.infer.autoguide import AutoDelta, AutoNormal, init_to_median, init_to_value
+from pyro.infer.autoguide import AutoDelta, AutoNormal
 
 from .environments import Environment
 from .scm import CyclicSCM, weights
@@ -55,7 +55,6 @@ def fit(
     warmup_steps: int = 200,
     elbo=None,
     max_tree_depth: int = 6,
-    init: FitResult | None = None,
     seed: int | None = 0,
 ) -> FitResult:
     """Learn the parameters of ``scm`` from data sets gathered under ``environments``.
@@ -72,8 +71,6 @@ def fit(
     :param environments: one :class:`Environment` per data set.
     :param data: data sets, each ``(n_i, d)``.
     :param max_tree_depth: NUTS tree depth limit.
-    :param init: start NUTS at this fit's point estimate (e.g. the MAP), which shortens the
-        warm-up and keeps short chains in the right mode.
     :returns: a :class:`FitResult`.
     """
     if seed is not None:
@@ -92,14 +89,8 @@ def fit(
         point = {k: v.mean(0) for k, v in samples.items()}
         return FitResult(point, samples, losses, "svi")
     if method == "nuts":
-        strategy = init_to_median
-        if init is not None:
-            start = {
-                k: v for k, v in scm._condition(init.point).items() if k in ("W", "b", "sigma")
-            }
-            strategy = init_to_value(values=start)
         mcmc = MCMC(
-            NUTS(scm.model, max_tree_depth=max_tree_depth, init_strategy=strategy),
+            NUTS(scm.model, max_tree_depth=max_tree_depth),
             num_samples=num_samples,
             warmup_steps=warmup_steps,
             disable_progbar=True,
