@@ -102,7 +102,7 @@ def test_design_on_the_true_model_matches_the_closed_form():
     scm = CyclicSCM(4, "linear", sigma=SIGMA)
     truth = {"W": W_TRUE, "b": B_TRUE}
     result = robust_design(
-        scm, truth, target=0, goal=2.0, actuators=[1], cost=0.0, optimizer="lbfgs", steps=3
+        scm, truth, target=0, goal=2.0, actuators=[1], cost=0.0, optimizer="lbfgs", steps=20
     )
     inv = torch.linalg.inv(torch.eye(4, dtype=F64) - W_TRUE)
     delta = (2.0 - (inv @ B_TRUE)[0]) / inv[0, 1]

@@ -142,6 +142,17 @@ def robust_design(
         return _loss(outcome, goal, risk, alpha) + cost * (control**2).sum()
 
     spec = Learnable(Shift, shape=(len(index),), dtype=b.dtype)
+    if optimizer == "lbfgs":  # tight tolerances: the squared miss is tiny near the goal
+
+        def optimizer(params):
+            return torch.optim.LBFGS(
+                params,
+                max_iter=50,
+                tolerance_grad=1e-14,
+                tolerance_change=1e-16,
+                line_search_fn="strong_wolfe",
+            )
+
     result = optimize(model, {"control": spec}, objective, steps=steps, lr=lr, optimizer=optimizer)
     with torch.no_grad():
         outcome = do(model, actions=result.actions)()[..., target].reshape(-1)
