@@ -332,3 +332,13 @@ def test_shift_on_a_noisy_node_acts_on_the_mechanism():
     with pce.do(actions={"x": pce.Shift(delta)}):
         law = site(linear_model, "x", obs=x)["fn"]
     assert torch.allclose(law.log_prob(x), closed_form(mu=MU + delta).log_prob(x), atol=1e-12)
+
+
+def test_conditioning_one_node_of_a_joint_noisy_site_says_how_to_condition():
+    mechanisms, noise = scalar_nodes()
+    init = {k: torch.zeros(()) for k in "abc"}
+    with pytest.raises(ValueError, match="joint sample site 's'"):
+        pyro.condition(
+            lambda: pce.equilibrate("s", mechanisms, init, noise=noise),
+            data={"a": torch.tensor(1.0)},
+        )()
