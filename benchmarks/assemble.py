@@ -17,12 +17,13 @@ import torch
 from pyro_causal_eq.internals.atomic import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["equilibrium", "bench_tradeoff", "invariance", "tcr"]
+ORDER = ["equilibrium", "bench_tradeoff", "invariance", "tcr", "learning"]
 TITLES = {
     "equilibrium": "Equilibrium solve and implicit gradient (core)",
     "bench_tradeoff": "GHG / employment trade-off design (economics)",
     "invariance": "Invariant and compartmentalized interventions",
     "tcr": "Targeted causal reduction",
+    "learning": "Learning cyclic SCMs from interventional data",
 }
 
 

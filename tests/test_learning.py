@@ -102,7 +102,7 @@ def test_design_on_the_true_model_matches_the_closed_form():
     scm = CyclicSCM(4, "linear", sigma=SIGMA)
     truth = {"W": W_TRUE, "b": B_TRUE}
     result = robust_design(
-        scm, truth, target=0, goal=2.0, actuators=[1], cost=0.0, optimizer="lbfgs", steps=3
+        scm, truth, target=0, goal=2.0, actuators=[1], cost=0.0, optimizer="lbfgs", steps=20
     )
     inv = torch.linalg.inv(torch.eye(4, dtype=F64) - W_TRUE)
     delta = (2.0 - (inv @ B_TRUE)[0]) / inv[0, 1]
@@ -118,7 +118,9 @@ def test_risk_averse_design_over_posterior_draws():
     }
     scm = CyclicSCM(4, "linear", sigma=SIGMA)
     mean = robust_design(scm, draws, 0, 2.0, [1], cost=0.0, optimizer="lbfgs", steps=3)
-    cvar = robust_design(scm, draws, 0, 2.0, [1], risk="cvar", alpha=0.8, steps=60, lr=0.2)
+    cvar = robust_design(
+        scm, draws, 0, 2.0, [1], risk="cvar", alpha=0.8, cost=0.0, optimizer="lbfgs", steps=3
+    )
     assert mean.outcome.shape == (40,)
     assert abs(float(mean.outcome.mean()) - 2.0) < 0.05
 
@@ -141,3 +143,14 @@ def test_environment_errors():
     scm = CyclicSCM(3)
     with pytest.raises(ValueError, match="expected"):
         scm.model([Environment()], [torch.zeros(4, 2)])
+
+
+def test_design_leaves_out_draws_without_an_attracting_equilibrium():
+    scm = CyclicSCM(4, "linear", sigma=SIGMA)
+    unstable = W_TRUE * 3.0  # spectral radius > 1
+    draws = {"W": torch.stack([W_TRUE, unstable]), "b": torch.stack([B_TRUE, B_TRUE])}
+    with pytest.warns(UserWarning, match="left out 1 draw"):
+        result = robust_design(scm, draws, 0, 2.0, [1], cost=0.0, optimizer="lbfgs", steps=3)
+    assert result.dropped == 1 and result.outcome.shape == (1,)
+    with pytest.raises(ValueError, match="no draw"):
+        robust_design(scm, {"W": unstable, "b": B_TRUE}, 0, 2.0, [1])

@@ -301,3 +301,44 @@ def test_causal_graph_of_a_noisy_model():
     init = {k: torch.zeros(()) for k in "abc"}
     graph = pce.causal_graph(lambda: pce.equilibrate("s", mechanisms, init, noise=noise))
     assert {("b", "a"), ("c", "b"), ("a", "c"), ("c", "c")} <= set(graph.edges)
+
+
+def test_hutchinson_log_prob_through_equilibrate_is_close_to_exact():
+    gen = torch.Generator().manual_seed(2)
+    W = 0.1 * torch.randn(6, 6, generator=gen, dtype=F64)
+    x = torch.randn(3, 6, generator=gen, dtype=F64)
+
+    def model(logdet):
+        return pce.equilibrate(
+            "big",
+            {"x": lambda x: torch.tanh(x @ W.T)},
+            init={"x": torch.zeros(6)},
+            noise={"x": dist.Normal(torch.zeros(6), 1.0).to_event(1)},
+            obs={"x": x},
+            logdet=logdet,
+        )
+
+    exact = site(model, "x", "exact")["fn"].log_prob(x)
+    pyro.set_rng_seed(0)
+    estimate = site(model, "x", Hutchinson(terms=30, probes=4000))["fn"].log_prob(x)
+    assert torch.allclose(estimate.detach(), exact, atol=0.02)
+    with pytest.raises(ValueError, match="logdet must be"):
+        model("approximate")
+
+
+def test_shift_on_a_noisy_node_acts_on_the_mechanism():
+    delta = torch.tensor([0.5, 0.0, -1.0])
+    x = torch.randn(4, 3)
+    with pce.do(actions={"x": pce.Shift(delta)}):
+        law = site(linear_model, "x", obs=x)["fn"]
+    assert torch.allclose(law.log_prob(x), closed_form(mu=MU + delta).log_prob(x), atol=1e-12)
+
+
+def test_conditioning_one_node_of_a_joint_noisy_site_says_how_to_condition():
+    mechanisms, noise = scalar_nodes()
+    init = {k: torch.zeros(()) for k in "abc"}
+    with pytest.raises(ValueError, match="joint sample site 's'"):
+        pyro.condition(
+            lambda: pce.equilibrate("s", mechanisms, init, noise=noise),
+            data={"a": torch.tensor(1.0)},
+        )()

@@ -220,7 +220,9 @@ class EquilibriumDistribution(TorchDistribution):
         layout = self._layout(self.nodes, batch)
 
         def structural(z: torch.Tensor) -> torch.Tensor:
-            return layout.pack(evaluate(self.mechanisms, self.parents, layout.unpack(z)))
+            # the layout follows z's batch (the Hutchinson probes add a leading dim)
+            here = layout if z.shape[:-1] == batch else self._layout(self.nodes, z.shape[:-1])
+            return here.pack(evaluate(self.mechanisms, self.parents, here.unpack(z)))
 
         z = layout.pack(values)
         image = layout.unpack(structural(z))

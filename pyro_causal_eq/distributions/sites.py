@@ -28,7 +28,9 @@ class CapturedSystem:
         return iter((self.init, {}, None))
 
 
-def record_node(system: str, node: str, value, event_dim: int, diagnostics) -> torch.Tensor:
+def record_node(
+    system: str, node: str, value, event_dim: int, diagnostics, joint: list[str] | None = None
+) -> torch.Tensor:
     """Record a node without noise as a deterministic site (a masked ``Delta``); refuse to
     have it conditioned (``pyro.condition`` would silently hard-intervene on it)."""
     if not am_i_wrapped():  # no handler: nothing records or conditions the site
@@ -40,6 +42,13 @@ def record_node(system: str, node: str, value, event_dim: int, diagnostics) -> t
         infer={"_deterministic": True, "equilibrium": diagnostics},
     )
     if recorded is not value and not _same(recorded, value):
+        if joint:
+            raise ValueError(
+                f"equilibrate({system!r}): node {node!r} is one of the noisy nodes {joint}, "
+                f"which form one joint sample site {system!r} (their values packed in this "
+                f"order): condition {system!r} on the packed vector, or pass obs= for every "
+                "noisy node"
+            )
         raise ValueError(
             f"equilibrate({system!r}): node {node!r} is deterministic (it has no noise), so it "
             "cannot be conditioned on (pyro.condition / data would overwrite the equilibrium "
@@ -135,7 +144,8 @@ def equilibrate_noisy(
             out[node] = value
         else:
             event_dim = len(law.event_shapes[node])
-            out[node] = record_node(name, node, values[node], event_dim, diagnostics)
+            joint = law.noisy if node in law.noisy else None
+            out[node] = record_node(name, node, values[node], event_dim, diagnostics, joint)
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -25,12 +26,15 @@ class DesignResult:
     :param outcome: the target node under the design, one value per draw.
     :param baseline: the target node without intervention, per draw.
     :param losses: the optimization trace.
+    :param dropped: posterior draws left out because their equilibrium is not attracting
+        (``ρ(W) ≥ 1``: no steady state to design for).
     """
 
     shift: torch.Tensor
     outcome: torch.Tensor
     baseline: torch.Tensor
     losses: list[float]
+    dropped: int = 0
 
     @property
     def effect(self) -> torch.Tensor:
@@ -121,6 +125,14 @@ def robust_design(
     W, b = draws["W"].detach(), draws["b"].detach()
     if W.dim() == 2:
         W, b = W[None], b[None]
+    # a draw whose steady state is not attracting has no equilibrium to design for
+    stable = torch.linalg.eigvals(W).abs().amax(-1) < 1.0
+    if not bool(stable.any()):
+        raise ValueError("robust_design: no draw has an attracting equilibrium (ρ(W) >= 1)")
+    dropped = int((~stable).sum())
+    if dropped:
+        warnings.warn(f"robust_design: left out {dropped} draw(s) with ρ(W) >= 1", stacklevel=2)
+        W, b = W[stable], b[stable]
     index = torch.as_tensor(list(actuators))
     model = _design_model(scm, W, b, index)
 
@@ -130,8 +142,20 @@ def robust_design(
         return _loss(outcome, goal, risk, alpha) + cost * (control**2).sum()
 
     spec = Learnable(Shift, shape=(len(index),), dtype=b.dtype)
+    if optimizer == "lbfgs":  # tight tolerances: the squared miss is tiny near the goal
+
+        def optimizer(params):
+            return torch.optim.LBFGS(
+                params,
+                max_iter=50,
+                tolerance_grad=1e-14,
+                tolerance_change=1e-16,
+                line_search_fn="strong_wolfe",
+            )
+
     result = optimize(model, {"control": spec}, objective, steps=steps, lr=lr, optimizer=optimizer)
     with torch.no_grad():
         outcome = do(model, actions=result.actions)()[..., target].reshape(-1)
         baseline = model()[..., target].reshape(-1)
-    return DesignResult(result.actions["control"].delta, outcome, baseline, result.losses)
+    shift = result.actions["control"].delta
+    return DesignResult(shift, outcome, baseline, result.losses, dropped)
