@@ -17,10 +17,12 @@ import torch
 from pyro_causal_eq.internals.atomic import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["equilibrium", "bench_tradeoff", "invariance", "tcr", "learning"]
+ORDER = ["equilibrium", "bench_tradeoff", "sparse", "scaling", "invariance", "tcr", "learning"]
 TITLES = {
     "equilibrium": "Equilibrium solve and implicit gradient (core)",
     "bench_tradeoff": "GHG / employment trade-off design (economics)",
+    "sparse": "Sparse economies: a 9800-sector synthetic MRIO, sparse vs dense LU",
+    "scaling": "Scenario sweeps: serial vs LocalCluster, cost growth, Exiobase extrapolation",
     "invariance": "Invariant and compartmentalized interventions",
     "tcr": "Targeted causal reduction",
     "learning": "Learning cyclic SCMs from interventional data",

@@ -62,7 +62,7 @@ def test_exiobase_archive(tmp_path, capsys):
     code, stdout, _ = run(
         capsys, "--exiobase", archive, "--country", "FR", "--lambdas", "1", "--out", tmp_path / "o"
     )
-    assert code == 0 and "'employment'" in stdout
+    assert code == 0 and "Employment" in stdout and "[employment]" in stdout
     code, _, err = run(capsys, "--exiobase", archive, "--country", "XX", "--out", tmp_path / "x")
     assert code == 1 and "unknown country 'XX'" in err
     assert not (tmp_path / "x").exists()

@@ -118,6 +118,34 @@ def _stage_and_move(out: Path, ds, summary, table, ax) -> list[Path]:
     return written
 
 
+def readable_summary(ds, summary, explicit: bool) -> str:
+    """The per-λ table in %, with clean numbers, how λ was chosen and repeated designs."""
+    from ..economics.tradeoff_summary import clean_frame, clean_number
+
+    frame = summary[["ghg_change", "social_change", "objective", "optimality_gap"]].copy()
+    frame[["ghg_change", "social_change"]] *= 100
+    frame.columns = ["GHG change (%)", "social change (%)", "objective", "optimality gap"]
+    text = clean_frame(frame).to_string(float_format=clean_number)
+    from ..economics.tradeoff import GRID_NOTE
+
+    note = (
+        "given with --lambdas"
+        if explicit
+        else GRID_NOTE.replace("lambdas=... (CLI --lambdas)", "--lambdas")
+    )
+    text += f"\nlambda grid: {note}"
+    points = list(
+        zip(ds.ghg.values.round(12).tolist(), ds.social.values.round(12).tolist(), strict=True)
+    )
+    repeats = len(points) - len(set(points))
+    if repeats:
+        text += (
+            f"\nnote: {repeats} lambda(s) repeat a design of another lambda (the front is "
+            "piecewise constant in lambda); choose --lambdas to place points elsewhere"
+        )
+    return text
+
+
 def run(args) -> int:
     """Run the trade-off subcommand; returns the exit code."""
     import matplotlib
@@ -128,12 +156,14 @@ def run(args) -> int:
     import torch
 
     from ..economics import tradeoff
+    from ..economics.labels import indicator_label, readable_name
     from ..economics.objective import TradeoffObjective
     from ..economics.outputs import (
         pareto_plot,
         sector_table,
         summary_frame,
     )
+    from ..economics.tradeoff_summary import clean_frame, clean_number
 
     torch.set_num_threads(1)
     if args.scenarios:
@@ -153,7 +183,11 @@ def run(args) -> int:
         io.indicator_index(name)
     if lambdas is None:
         lambdas = TradeoffObjective(io, ghg, social, args.penalty).default_lambdas(args.num_lambdas)
-    print(f"model: {io.name}, {io.n} sectors; GHG = {ghg!r}, social = {social!r}")
+    print(
+        f"model: {io.name}, {io.n} sectors\n"
+        f"  GHG:    {indicator_label(ghg, io.units)} [{ghg}]\n"
+        f"  social: {indicator_label(social, io.units)} [{social}]"
+    )
     ds = tradeoff(
         io,
         np.asarray(lambdas),
@@ -186,11 +220,14 @@ def run(args) -> int:
         raise
     finally:
         plt.close(ax.figure)
-    with np.printoptions(precision=4):
-        cols = ["ghg_change", "social_change", "objective", "optimality_gap", "time"]
-        print(summary[cols].to_string(float_format=lambda v: f"{v:.4g}"))
-    print(f"\nsectors with the largest {social} reduction at lambda = {table.attrs['lam']:.4g}:")
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(readable_summary(ds, summary, explicit=args.lambdas is not None))
+    social_name = readable_name(social).lower()
+    print(
+        f"\nsectors with the largest {social_name} reduction at lambda = "
+        f"{clean_number(table.attrs['lam'])} (the lambda whose {social_name} change is "
+        "closest to -5 %):"
+    )
+    print(clean_frame(table).to_string(index=False, float_format=clean_number))
     print("\nwrote:")
     for path in written:
         print(f"  {path}")

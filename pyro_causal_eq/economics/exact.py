@@ -15,26 +15,12 @@ certified globally by a mixed-integer program with one binary per such sector (b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import scipy.sparse as sp
 
-from .exact_lp import _branch_lp, _linprog
+from .exact_lp import ExactSolution, _branch_lp, _solve_demand
 from .sparse import solve, spectral_radius_bound
 from .validation import spectral_radius
-
-
-@dataclass
-class ExactSolution:
-    """Result of :func:`solve_exact`: factors, the LP's ``x`` and optimal value, status."""
-
-    alpha: np.ndarray
-    x: np.ndarray
-    value: float
-    status: str
-    branches: int
-    bound: float = -np.inf
 
 
 def _ambiguous(A: np.ndarray, y: np.ndarray, x0: np.ndarray) -> set[int]:
@@ -99,30 +85,50 @@ def solve_exact(
     lo, hi = map(float, bounds)
     if branches not in ("local", "bound", "milp"):
         raise ValueError(f"branches must be 'local', 'bound' or 'milp', got {branches!r}")
-    n = A.shape[0]
     x0 = solve(A, y)
     if target == "demand":
         return _solve_demand(A, y, x0, w_c, w_e, lam, lo, hi, time_limit)
     if target != "assignment":
         raise ValueError(f"target must be 'assignment' or 'demand', got {target!r}")
-    absA = abs(A)
-    radius = spectral_radius_bound(hi * absA) if sp.issparse(A) else spectral_radius(hi * absA)
-    if radius < 1.0:
-        xb = solve(absA, hi * np.abs(y), np.full(n, hi))  # |x(α)| <= xb on the box
-        finite = True
-    else:  # no a-priori bound on the box (large factors): see the heuristic box below
-        xb, finite = np.abs(x0), False
-    xb = np.maximum(xb, 1e-12 * max(float(xb.max()), 1e-300))
+    xb, finite = _box_bound(A, y, x0, hi)
     problem = _Problem(A, y, x0, w_c, w_e, lam, lo, hi, xb, finite, time_limit)
     ambiguous = sorted(_ambiguous(A, y, x0))
     natural = np.where(x0 >= 0, 1.0, -1.0)
     # 1. the LP of the unintervened cones, then improving flips of sectors at a cone apex
-    #    (z_i = x_i = 0, where the image of the box passes from one cone to the mirrored one)
-    pattern = natural
+    pattern, x, value = _apex_flips(problem, natural)
+    if branches == "local":
+        status = "optimal over the cone pattern reached by apex flips"
+        return _finish(problem, x, value, status, len(ambiguous), -np.inf)
+    ambiguous = sorted(
+        set(ambiguous) | set(_apex(A, y, x)) | set(np.flatnonzero(pattern != natural).tolist())
+    )
+    if not ambiguous:
+        return _finish(problem, x, value, "optimal (LP, no cone can flip)", 0, value)
+    if not finite:
+        return _heuristic_branches(problem, ambiguous, pattern, x, value)
+    # 2. the LP-relaxation certificate, 3. the branch MILP when it does not close the gap
+    return _certified(problem, ambiguous, pattern, x, value, branches)
+
+
+def _box_bound(A, y, x0, hi) -> tuple[np.ndarray, bool]:
+    """A-priori bound ``|x(α)| <= xb`` on the box, and whether it is one (``ρ(hi|A|) < 1``;
+    otherwise ``|x*|``, the scale of the heuristic box)."""
+    absA = abs(A)
+    radius = spectral_radius_bound(hi * absA) if sp.issparse(A) else spectral_radius(hi * absA)
+    if radius < 1.0:
+        xb, finite = solve(absA, hi * np.abs(y), np.full(A.shape[0], hi)), True
+    else:  # no a-priori bound on the box (large factors): see the heuristic box
+        xb, finite = np.abs(x0), False
+    return np.maximum(xb, 1e-12 * max(float(xb.max()), 1e-300)), finite
+
+
+def _apex_flips(problem, pattern):
+    """Improve the cone pattern greedily by flipping sectors at a cone apex (``z_i = x_i =
+    0``, where the image of the box passes from one cone to the mirrored one)."""
     x, value = problem.lp(pattern)
-    for _ in range(n):
+    for _ in range(len(pattern)):
         best = None
-        for i in _apex(A, y, x):
+        for i in _apex(problem.A, problem.y, x):
             flipped = pattern.copy()
             flipped[i] = -flipped[i]
             try:
@@ -135,31 +141,41 @@ def solve_exact(
         if best is None:
             break
         pattern, (x, value) = best[0], best[1]
-    status, bound = "optimal over the cone pattern reached by apex flips", -np.inf
-    if branches == "local":
-        return _finish(problem, x, value, status, len(ambiguous), bound)
-    ambiguous = sorted(
-        set(ambiguous) | set(_apex(A, y, x)) | set(np.flatnonzero(pattern != natural).tolist())
-    )
-    if not ambiguous:
-        return _finish(problem, x, value, "optimal (LP, no cone can flip)", 0, value)
-    if not finite:
-        # ρ(hi |A|) >= 1: |x(α)| has no a-priori bound on the box; search the branches within
-        # the heuristic box |x| <= 10 max(|x*|, |x|) (big-M), without a global certificate
-        box = 10.0 * np.maximum(np.abs(x0), np.abs(x)) + 1e-9 * float(np.abs(x0).max())
-        problem = _Problem(A, y, x0, w_c, w_e, lam, lo, hi, box, True, time_limit)
-        try:
-            x_mip, _, branch = problem.branch_bound(ambiguous, pattern)
-            flipped = pattern.copy()
-            flipped[ambiguous] = np.where(branch > 0.5, 1.0, -1.0)
-            x_lp, v_lp = problem.lp(flipped)
-            if v_lp < value:
-                x, value = x_lp, v_lp
-            status = "optimal within the heuristic box |x| <= 10 max(|x*|, |x|) (not certified)"
-        except RuntimeError as error:
-            status += f" (branch search failed: {error})"
-        return _finish(problem, x, value, status, len(ambiguous), bound)
-    # 2. certificate: the LP relaxation of the branch MILP bounds every sign pattern
+    return pattern, x, value
+
+
+def _best_branch(problem, ambiguous, pattern, branch, x, value, fallback=None):
+    """The LP of the cone pattern chosen by the MILP's branches, when it improves ``value``."""
+    flipped = pattern.copy()
+    flipped[ambiguous] = np.where(branch > 0.5, 1.0, -1.0)
+    try:
+        x_lp, v_lp = problem.lp(flipped)
+    except RuntimeError:
+        if fallback is None:
+            raise
+        x_lp, v_lp = fallback
+    return (x_lp, v_lp) if v_lp < value else (x, value)
+
+
+def _heuristic_branches(problem, ambiguous, pattern, x, value) -> ExactSolution:
+    """``ρ(hi |A|) >= 1``: |x(α)| has no a-priori bound on the box; search the branches within
+    the heuristic box ``|x| <= 10 max(|x*|, |x|)`` (big-M), without a global certificate."""
+    p, x0 = problem, problem.x0
+    box = 10.0 * np.maximum(np.abs(x0), np.abs(x)) + 1e-9 * float(np.abs(x0).max())
+    problem = _Problem(p.A, p.y, x0, p.w_c, p.w_e, p.lam, p.lo, p.hi, box, True, p.time_limit)
+    status = "optimal over the cone pattern reached by apex flips"
+    try:
+        _, _, branch = problem.branch_bound(ambiguous, pattern)
+        x, value = _best_branch(problem, ambiguous, pattern, branch, x, value)
+        status = "optimal within the heuristic box |x| <= 10 max(|x*|, |x|) (not certified)"
+    except RuntimeError as error:
+        status += f" (branch search failed: {error})"
+    return _finish(problem, x, value, status, len(ambiguous), -np.inf)
+
+
+def _certified(problem, ambiguous, pattern, x, value, branches) -> ExactSolution:
+    """Certificate by the LP relaxation of the branch MILP (a bound over every sign pattern);
+    with ``branches="milp"`` the MILP itself when the relaxation does not close the gap."""
     try:
         bound = problem.branch_bound(ambiguous, pattern, relax=True)[1]
     except RuntimeError:  # keep the local solution, without a bound
@@ -167,20 +183,12 @@ def solve_exact(
     if value <= bound + 1e-8 * abs(value) + 1e-12:
         status = "optimal (LP-relaxation certificate)"
     elif branches == "milp":
-        # 3. the mixed-integer program over the branches of the ambiguous sectors
         try:
             x_mip, bound, branch = problem.branch_bound(ambiguous, pattern)
         except RuntimeError as error:  # time limit or numerical failure: keep the local one
             status = f"local optimum over cone patterns (MILP certificate failed: {error})"
             return _finish(problem, x, value, status, len(ambiguous), min(bound, value))
-        flipped = pattern.copy()
-        flipped[ambiguous] = np.where(branch > 0.5, 1.0, -1.0)
-        try:
-            x_lp, v_lp = problem.lp(flipped)
-        except RuntimeError:
-            x_lp, v_lp = x_mip, bound
-        if v_lp < value:
-            x, value = x_lp, v_lp
+        x, value = _best_branch(problem, ambiguous, pattern, branch, x, value, (x_mip, bound))
         status = "optimal (MILP over cone branches)"
     else:
         status = "local optimum over cone patterns; bound from the LP relaxation"
@@ -280,38 +288,3 @@ class _Problem:
             relax=relax,
         )
         return u * self.xb, value, branch
-
-
-def _solve_demand(A, y, x0, w_c, w_e, lam, lo, hi, time_limit) -> ExactSolution:
-    """Final-demand factors: ``x = (I - A)⁻¹ diag(y) α`` is linear in ``α``: a plain LP."""
-    if sp.issparse(A):
-        raise ValueError(
-            "the exact final-demand trade-off forms the dense (I - A)⁻¹: use a dense A, "
-            "target='assignment' or method='gradient'"
-        )
-    n = A.shape[0]
-    M = np.linalg.solve(np.eye(n) - A, np.diag(y))
-    s = np.maximum(np.abs(x0), 1e-12 * max(float(np.abs(x0).max()), 1e-300))
-    Ms = M / s[:, None]
-    dev = np.flatnonzero(w_e > 0)
-    m = dev.size
-    cost = np.concatenate([M.T @ w_c, lam * (w_e * s)[dev]])
-    scale = (abs(float(w_c @ x0)) or float(np.abs(cost).max()) or 1.0) / 1e6
-    tm = np.eye(m)
-    u0 = (x0 / s)[dev]
-    # |Ms α - u0| <= t  <=>  Ms α - t <= u0  and  -Ms α - t <= -u0
-    result = _linprog(
-        cost / scale,
-        np.vstack([np.hstack([Ms[dev], -tm]), np.hstack([-Ms[dev], -tm])]),
-        np.concatenate([u0, -u0]),
-        np.column_stack(
-            [
-                np.concatenate([np.full(n, lo), np.zeros(m)]),
-                np.concatenate([np.full(n, hi), np.full(m, np.inf)]),
-            ]
-        ),
-        time_limit,
-    )
-    alpha = np.clip(result.x[:n], lo, hi)
-    value = float(result.fun) * scale
-    return ExactSolution(alpha, M @ alpha, value, result.message, 0, value)

@@ -4,9 +4,24 @@ tolerances, with fallbacks)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import scipy.sparse as sp
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+
+
+@dataclass
+class ExactSolution:
+    """Result of :func:`solve_exact`: factors, the LP's ``x`` and optimal value, status."""
+
+    alpha: np.ndarray
+    x: np.ndarray
+    value: float
+    status: str
+    branches: int
+    bound: float = -np.inf
 
 
 def _branch_lp(
@@ -93,3 +108,38 @@ def _linprog(cost, A_ub, b_ub, bounds, time_limit):
         if result.x is not None and result.status == 0:
             return result
     raise RuntimeError(f"exact trade-off solver failed: {result.message}")
+
+
+def _solve_demand(A, y, x0, w_c, w_e, lam, lo, hi, time_limit) -> ExactSolution:
+    """Final-demand factors: ``x = (I - A)⁻¹ diag(y) α`` is linear in ``α``: a plain LP."""
+    if sp.issparse(A):
+        raise ValueError(
+            "the exact final-demand trade-off forms the dense (I - A)⁻¹: use a dense A, "
+            "target='assignment' or method='gradient'"
+        )
+    n = A.shape[0]
+    M = np.linalg.solve(np.eye(n) - A, np.diag(y))
+    s = np.maximum(np.abs(x0), 1e-12 * max(float(np.abs(x0).max()), 1e-300))
+    Ms = M / s[:, None]
+    dev = np.flatnonzero(w_e > 0)
+    m = dev.size
+    cost = np.concatenate([M.T @ w_c, lam * (w_e * s)[dev]])
+    scale = (abs(float(w_c @ x0)) or float(np.abs(cost).max()) or 1.0) / 1e6
+    tm = np.eye(m)
+    u0 = (x0 / s)[dev]
+    # |Ms α - u0| <= t  <=>  Ms α - t <= u0  and  -Ms α - t <= -u0
+    result = _linprog(
+        cost / scale,
+        np.vstack([np.hstack([Ms[dev], -tm]), np.hstack([-Ms[dev], -tm])]),
+        np.concatenate([u0, -u0]),
+        np.column_stack(
+            [
+                np.concatenate([np.full(n, lo), np.zeros(m)]),
+                np.concatenate([np.full(n, hi), np.full(m, np.inf)]),
+            ]
+        ),
+        time_limit,
+    )
+    alpha = np.clip(result.x[:n], lo, hi)
+    value = float(result.fun) * scale
+    return ExactSolution(alpha, M @ alpha, value, result.message, 0, value)

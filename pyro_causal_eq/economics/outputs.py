@@ -141,7 +141,7 @@ def pareto_plot(ds: xr.Dataset, path=None, *, ax=None, mark: float | None = -0.0
     >>> ds = tradeoff(IOModel.from_pymrio(pymrio.load_test(), region="reg1"), [10.0, 100.0])
     >>> ax = pareto_plot(ds, mark=None)
     >>> ax.get_xlabel()
-    'factor_inputs/Value Added change (%)'
+    'Value added change (%)'
     """
     import matplotlib
 
@@ -166,13 +166,14 @@ def pareto_plot(ds: xr.Dataset, path=None, *, ax=None, mark: float | None = -0.0
             ms=10,
             label=f"λ = {lam:.3g}",
         )
-    ax.set_xlabel(f"{ds.attrs.get('social_indicator', 'employment')} change (%)")
-    ax.set_ylabel(f"{ds.attrs.get('ghg_indicator', 'GHG')} reduction (%)")
-    ax.set_title(
-        f"{ds.attrs.get('ghg_indicator', 'GHG')} / "
-        f"{ds.attrs.get('social_indicator', 'employment')} trade-off",
-        fontsize=9,
-    )
+    social_name = ds["social"].attrs.get("long_name") or ds.attrs.get("social_indicator", "")
+    ghg_name = ds["ghg"].attrs.get("long_name") or ds.attrs.get("ghg_indicator", "GHG")
+    ax.set_xlabel(f"{social_name} change (%)")
+    ax.set_ylabel(f"{ghg_name} reduction (%)")
+    title = f"{ghg_name} / {social_name} trade-off"
+    if mark is not None:
+        title += f"\n× = the λ closest to a {100 * mark:+.0f} % {social_name.lower()} change"
+    ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     if path is not None:

@@ -30,11 +30,38 @@ def to_csr(A) -> sp.csr_matrix:
     return sp.csr_matrix(A, dtype=np.float64)
 
 
+#: above this many sectors (or a too dense ``A``: LU fill-in) the sparse solves are Krylov
+#: (GMRES to a 1e-13 relative residual) instead of sparse LU
+LU_MAX_SIZE = 4000
+
+
+class _Krylov:
+    """GMRES solves of ``(I - M) x = b`` and ``(I - M)ᵀ u = g`` (the ``splu`` interface)."""
+
+    def __init__(self, matrix: sp.csr_matrix):
+        self.matrix = matrix
+
+    def solve(self, rhs, trans: str = "N"):
+        from scipy.sparse.linalg import gmres
+
+        matrix = self.matrix.T.tocsr() if trans == "T" else self.matrix
+        x, info = gmres(matrix, rhs, rtol=1e-13, atol=0.0, restart=100, maxiter=200)
+        residual = np.abs(matrix @ x - rhs).max() / max(np.abs(rhs).max(), 1e-300)
+        if info != 0 and residual > 1e-10:
+            raise RuntimeError(f"GMRES on I - diag(α) A did not converge (residual {residual:.3g})")
+        return x
+
+
 def leontief_lu(A: sp.spmatrix, alpha=None):
-    """Sparse LU of ``I - diag(α) A`` (``α = 1`` by default)."""
+    """A factorization of ``I - diag(α) A`` (``α = 1`` by default) with ``.solve(b, trans)``:
+    sparse LU up to :data:`LU_MAX_SIZE` sectors, GMRES above (LU fill-in of an MRIO with
+    dense trade blocks approaches a dense matrix)."""
     n = A.shape[0]
     M = A if alpha is None else sp.diags(np.asarray(alpha, dtype=np.float64)) @ A
-    return splu((sp.identity(n, format="csc") - M).tocsc())
+    matrix = sp.identity(n, format="csr") - M
+    if n > LU_MAX_SIZE:
+        return _Krylov(sp.csr_matrix(matrix))
+    return splu(matrix.tocsc())
 
 
 def solve(A, rhs: np.ndarray, alpha=None) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -15,8 +16,15 @@ from .gradient import adam_protocol, intervened_output, lbfgs_design
 from .io_model import IOModel
 from .objective import TradeoffObjective
 from .sparse import spectral_radius_bound
+from .tradeoff_dataset import tradeoff_dataset as _dataset
 
 METHODS = ("exact", "gradient", "adam")
+#: how the default λ grid is chosen (stored in the dataset, printed by the CLI)
+GRID_NOTE = (
+    "default: log-spaced from the 10th percentile to the maximum of the per-sector ratios "
+    "GHG intensity / social intensity (where sectors switch from cut to kept); override it "
+    "with lambdas=... (CLI --lambdas)"
+)
 
 
 def _lambdas(lambdas, objective: TradeoffObjective) -> np.ndarray:
@@ -118,23 +126,95 @@ def tradeoff(
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    ghg = ghg or io_model.default_ghg
-    social = social or io_model.default_social
-    if ghg is None or social is None:
-        raise KeyError(
-            f"choose the GHG and social indicators (ghg=..., social=...) among "
-            f"{io_model.indicators}"
-        )
-    io_model.indicator_index(ghg), io_model.indicator_index(social)
+    ghg, social = _indicators(io_model, ghg, social)
     objective = TradeoffObjective(io_model, ghg, social, penalty)
     lams = _lambdas(lambdas, objective)
-    bounds = _bounds(bounds)
     if method == "adam" and steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
     if method == "exact" and not objective.is_linear_program:
         method = "gradient"
-    model = None if io_model.sparse else io_model.model(dtype=torch.float64)
-    n, k = io_model.n, lams.size
+    settings = _Settings(method, _bounds(bounds), target, branches, steps, lr, certify)
+    out = _sweep_lambdas(io_model, objective, lams, settings, progress)
+    grid = GRID_NOTE if lambdas is None else "given by the caller"
+    return _dataset(io_model, objective, lams, out, method, target, settings.bounds, branches, grid)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """The solver settings of one sweep."""
+
+    method: str
+    bounds: tuple[float, float]
+    target: str
+    branches: str
+    steps: int
+    lr: float
+    certify: bool
+
+
+def _indicators(io: IOModel, ghg, social) -> tuple[str, str]:
+    """The GHG and social indicator names (defaults of the model), checked to exist."""
+    ghg = ghg or io.default_ghg
+    social = social or io.default_social
+    if ghg is None or social is None:
+        raise KeyError(
+            f"choose the GHG and social indicators (ghg=..., social=...) among {io.indicators}"
+        )
+    io.indicator_index(ghg), io.indicator_index(social)
+    return ghg, social
+
+
+def _exact(io: IOModel, objective: TradeoffObjective, lam: float, settings: _Settings):
+    return solve_exact(
+        io.A, io.y, objective.w_c, objective.w, lam, settings.bounds, settings.target,
+        branches=settings.branches,
+    )  # fmt: skip
+
+
+def _design(io, objective, lam: float, alpha_prev, settings: _Settings):
+    """The factors at ``λ`` by the chosen method (warm-started from the previous ``λ``) and
+    the exact solution when it was computed."""
+    target, bounds = settings.target, settings.bounds
+    if settings.method == "exact":
+        exact = _exact(io, objective, lam, settings)
+        alpha = exact.alpha
+        if alpha_prev is not None:  # the previous λ's design is a feasible candidate too
+            previous = objective.value(io.equilibrium(alpha_prev, target), lam)
+            if previous < objective.value(io.equilibrium(alpha, target), lam):
+                alpha = alpha_prev
+        return alpha, exact
+    if settings.method == "gradient":
+        alpha, _ = lbfgs_design(objective, lam, alpha0=alpha_prev, bounds=bounds, target=target)
+        return alpha, None
+    lo, hi = bounds
+    d0 = None
+    if alpha_prev is not None:
+        p = np.clip((alpha_prev - lo) / (hi - lo), 1e-12, 1 - 1e-12)
+        d0 = np.log(p / (1 - p))
+    alpha, _ = adam_protocol(
+        objective, lam, steps=settings.steps, lr=settings.lr, bounds=bounds, target=target, d0=d0
+    )
+    return alpha, None
+
+
+def _checked_output(io: IOModel, alpha, target: str, model, lam: float) -> np.ndarray:
+    """``x(α)`` by the model, or an :class:`EquilibriumError` saying which bound is safe."""
+    try:
+        return equilibrium_output(io, alpha, target, model)
+    except EquilibriumError as error:
+        safe = 1.0 / max(spectral_radius_bound(abs(sp.csr_matrix(io.A))), 1e-300)
+        raise EquilibriumError(
+            f"λ = {lam:.6g}: the design with factors up to {float(np.max(alpha)):.4g} is not "
+            f"a stable equilibrium ({error}); with factor bounds hi < {safe:.4g} "
+            "(= 1 / ρ(|A|)) every design is stable"
+        ) from error
+
+
+def _sweep_lambdas(io, objective, lams, settings: _Settings, progress: bool) -> dict:
+    """Solve every ``λ`` in order; arrays of factors, outputs, objective, optimum, bound,
+    stationarity and time per ``λ``."""
+    model = None if io.sparse else io.model(dtype=torch.float64)
+    n, k = io.n, lams.size
     out = {name: np.full((k, n), np.nan) for name in ("alpha", "x")}
     out |= {
         name: np.full(k, np.nan)
@@ -144,126 +224,21 @@ def tradeoff(
     if progress:
         from tqdm.auto import tqdm
 
-        iterator = tqdm(iterator, desc=f"trade-off ({method})", unit="λ")
+        iterator = tqdm(iterator, desc=f"trade-off ({settings.method})", unit="λ")
     alpha_prev = None
-    lo, hi = bounds
-
-    def solve_exact_at(lam: float):
-        return solve_exact(
-            io_model.A,
-            io_model.y,
-            objective.w_c,
-            objective.w,
-            lam,
-            bounds,
-            target,
-            branches=branches,
-        )
-
     for j in iterator:
         lam = float(lams[j])
         start = time.perf_counter()
-        exact = None
-        if method == "exact":
-            exact = solve_exact_at(lam)
-            alpha = exact.alpha
-            if alpha_prev is not None:  # the previous λ's design is a feasible candidate too
-                previous = objective.value(io_model.equilibrium(alpha_prev, target), lam)
-                if previous < objective.value(io_model.equilibrium(alpha, target), lam):
-                    alpha = alpha_prev
-        elif method == "gradient":
-            alpha, _ = lbfgs_design(objective, lam, alpha0=alpha_prev, bounds=bounds, target=target)
-        else:
-            d0 = None
-            if alpha_prev is not None:
-                p = np.clip((alpha_prev - lo) / (hi - lo), 1e-12, 1 - 1e-12)
-                d0 = np.log(p / (1 - p))
-            alpha, _ = adam_protocol(
-                objective, lam, steps=steps, lr=lr, bounds=bounds, target=target, d0=d0
-            )
-        try:
-            x = equilibrium_output(io_model, alpha, target, model)
-        except EquilibriumError as error:
-            safe = 1.0 / max(spectral_radius_bound(abs(sp.csr_matrix(io_model.A))), 1e-300)
-            raise EquilibriumError(
-                f"λ = {lam:.6g}: the design with factors up to {float(np.max(alpha)):.4g} is not "
-                f"a stable equilibrium ({error}); with factor bounds hi < {safe:.4g} "
-                "(= 1 / ρ(|A|)) every design is stable"
-            ) from error
+        alpha, exact = _design(io, objective, lam, alpha_prev, settings)
+        x = _checked_output(io, alpha, settings.target, model, lam)
         out["time"][j] = time.perf_counter() - start
         out["alpha"][j], out["x"][j] = alpha + 0.0, x  # + 0.0: no -0 in the tables
         out["objective"][j] = objective.value(x, lam)
-        if exact is None and certify and objective.is_linear_program:
-            exact = solve_exact_at(lam)
+        if exact is None and settings.certify and objective.is_linear_program:
+            exact = _exact(io, objective, lam, settings)
         if exact is not None:
-            out["optimum"][j] = exact.value
-            out["bound"][j] = exact.bound
-        if target == "assignment" and not io_model.sparse:  # dense Jacobian: not for sparse
-            out["stationarity"][j] = objective.stationarity(alpha, lam, bounds)
+            out["optimum"][j], out["bound"][j] = exact.value, exact.bound
+        if settings.target == "assignment" and not io.sparse:  # dense Jacobian: not sparse
+            out["stationarity"][j] = objective.stationarity(alpha, lam, settings.bounds)
         alpha_prev = alpha
-    return _dataset(io_model, objective, lams, out, method, target, bounds, branches)
-
-
-def _dataset(io, objective, lams, out, method, target, bounds, branches) -> xr.Dataset:
-    c, eps = objective.c, objective.eps
-    x = out["x"]
-    ghg, social = x @ c, x @ eps
-    deviation = np.abs(eps * (x - objective.x0)).sum(axis=1)
-    scale = np.maximum(np.abs(out["optimum"]), 1e-300)
-    dims = ("lam", "sector")
-    coords = {"lam": lams, "sector": io.sectors, "sector_name": ("sector", io.sector_names)}
-    units = io.units
-    ds = xr.Dataset(
-        {
-            "alpha": (dims, out["alpha"], {"long_name": "intervention factor"}),
-            "x": (dims, x, {"long_name": "output", "units": io.output_unit}),
-            "social_sector": (dims, eps * x, {"units": units.get(objective.social, "")}),
-            "ghg": (
-                "lam",
-                ghg,
-                {"long_name": objective.ghg, "units": units.get(objective.ghg, "")},
-            ),
-            "social": (
-                "lam",
-                social,
-                {"long_name": objective.social, "units": units.get(objective.social, "")},
-            ),
-            "ghg_change": ("lam", ghg / objective.ghg0 - 1.0, {"long_name": "relative change"}),
-            "social_change": (
-                "lam",
-                social / objective.social0 - 1.0,
-                {"long_name": "relative change"},
-            ),
-            "social_deviation": ("lam", deviation, {"long_name": "||e - e*||_1"}),
-            "objective": ("lam", out["objective"]),
-            "optimum": ("lam", out["optimum"], {"long_name": "LP optimum, NaN if none"}),
-            "bound": (
-                "lam",
-                out["bound"],
-                {"long_name": "lower bound over all cone patterns (-inf: not computed)"},
-            ),
-            "optimality_gap": ("lam", (out["objective"] - out["optimum"]) / scale),
-            "stationarity": (
-                "lam",
-                out["stationarity"],
-                {"long_name": "relative projected-subgradient norm"},
-            ),
-            "time": ("lam", out["time"], {"units": "s"}),
-            "x0": ("sector", objective.x0),
-            "social0_sector": ("sector", objective.e0),
-        },
-        coords=coords,
-        attrs={
-            "model": io.name,
-            "ghg_indicator": objective.ghg,
-            "social_indicator": objective.social,
-            "penalty": objective.penalty,
-            "target": target,
-            "method": method,
-            "branches": branches if method == "exact" else "",
-            "bounds": list(map(float, bounds)),
-            "ghg0": objective.ghg0,
-            "social0": objective.social0,
-        },
-    )
-    return ds
+    return out

@@ -21,6 +21,23 @@ def clean_number(value: float, tiny: float = 1e-12) -> str:
     return f"{value:.4g}"
 
 
+def clean_frame(frame, rtol: float = 1e-12):
+    """Float columns with entries below ``rtol`` times the column's largest magnitude set to
+    exactly 0 (rounding noise such as ``5.8e-11`` next to ``7e+04``).
+
+    >>> import pandas as pd
+    >>> clean_frame(pd.DataFrame({"v": [7e4, 5.8e-11, -2.0]})).v.tolist()
+    [70000.0, 0.0, -2.0]
+    """
+    frame = frame.copy()
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype.kind == "f":
+            scale = float(np.nanmax(np.abs(values.to_numpy()))) if len(values) else 0.0
+            frame[column] = values.where(~(np.abs(values) <= rtol * scale), 0.0)
+    return frame
+
+
 def format_sweep(ds: xr.Dataset) -> str:
     """GHG and social change (%) per scenario, region and draw at every ``λ`` of a sweep.
 
