@@ -125,3 +125,26 @@ def test_nuts_on_a_two_node_cycle_covers_the_truth():
     draws = mcmc.get_samples()["b"]
     assert draws.shape == (60,) and bool(torch.isfinite(draws).all())
     assert abs(float(draws.mean()) - truth) < 4 * float(draws.std()) + 0.05
+
+
+def test_noisy_site_under_an_outer_particle_plate():
+    """Batched parameters (an outer plate, as vectorized particles or parallel Predictive)."""
+
+    def batched_model(n):
+        with pyro.plate("particles", 7, dim=-2):
+            mu = pyro.sample("mu", dist.Normal(torch.zeros(3), PRIOR_SCALE).to_event(1))
+            with pyro.plate("data", n, dim=-1):
+                return pce.equilibrate(
+                    "gauss",
+                    {"x": lambda x: x @ B.T + mu},
+                    init={"x": torch.zeros(3)},
+                    noise={"x": dist.Normal(torch.zeros(3), SIGMA).to_event(1)},
+                )
+
+    trace = poutine.trace(batched_model).get_trace(5)
+    x, mu = trace.nodes["x"]["value"], trace.nodes["mu"]["value"]
+    assert x.shape == (7, 5, 3) and mu.shape == (7, 1, 3)
+    inv = torch.linalg.inv(torch.eye(3) - B)
+    cov = inv @ torch.diag(SIGMA**2) @ inv.T
+    expected = dist.MultivariateNormal(mu @ inv.T, cov).log_prob(x)
+    assert torch.allclose(trace.nodes["x"]["fn"].log_prob(x), expected, atol=1e-12)
