@@ -45,6 +45,7 @@ def sweep_rate(scheduler, draws: int) -> tuple[float, float]:
 def rates(draws: int) -> dict:
     from distributed import Client, LocalCluster
 
+    sweep_rate(None, 1)  # warm imports and table caches, as for the clusters below
     out = {"serial": sweep_rate(None, draws)}
     for workers in (1, 2):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
@@ -120,7 +121,8 @@ def markdown(r) -> str:
     serial = rates["serial"]["scenarios_per_s"]
     lines = [
         "Trade-off scenarios (pymrio test system, one region x one draw, 3 λ, exact with local "
-        "cone search) per second; cluster start-up excluded; 2 cores shared with other jobs.",
+        "cone search) per second, wall clock, after a warm-up run in every mode; cluster start-up "
+        "excluded; this machine has 2 cores shared with other jobs, so the ratios are noisy.",
         "",
         "| mode | scenarios / s | vs serial |",
         "|---|---|---|",

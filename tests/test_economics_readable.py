@@ -34,3 +34,9 @@ def test_cli_prints_names_units_grid_note_and_no_tiny_numbers(tmp_path, capsys):
     assert "Value added (million USD) [factor_inputs/Value Added]" in out
     assert "lambda grid: default: log-spaced" in out and "repeat a design" in out
     assert "e-1" not in out and "e-30" not in out  # no rounding noise printed as numbers
+
+
+def test_cli_says_when_the_top_lambda_misses_the_unintervened_point(tmp_path, capsys):
+    argv = ["tradeoff", "--no-progress", "--region", "reg2", "--lambdas", "5", "30"]
+    assert main([*argv, "--out", str(tmp_path)]) == 0
+    assert "does not reach the unintervened point" in capsys.readouterr().out

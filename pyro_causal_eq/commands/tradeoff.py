@@ -120,6 +120,8 @@ def _stage_and_move(out: Path, ds, summary, table, ax) -> list[Path]:
 
 def readable_summary(ds, summary, explicit: bool) -> str:
     """The per-λ table in %, with clean numbers, how λ was chosen and repeated designs."""
+    import numpy as np
+
     from ..economics.tradeoff_summary import clean_frame, clean_number
 
     frame = summary[["ghg_change", "social_change", "objective", "optimality_gap"]].copy()
@@ -137,6 +139,13 @@ def readable_summary(ds, summary, explicit: bool) -> str:
     points = list(
         zip(ds.ghg.values.round(12).tolist(), ds.social.values.round(12).tolist(), strict=True)
     )
+    top = int(np.argmax(ds.lam.values))
+    if abs(float(ds.ghg_change[top])) > 1e-9 or abs(float(ds.social_change[top])) > 1e-9:
+        text += (
+            f"\nnote: the largest lambda ({clean_number(float(ds.lam[top]))}) does not reach the "
+            f"unintervened point (GHG change {100 * float(ds.ghg_change[top]):.3g} %); add larger "
+            "values with --lambdas to see the whole front"
+        )
     repeats = len(points) - len(set(points))
     if repeats:
         text += (
