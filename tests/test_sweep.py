@@ -153,3 +153,23 @@ def test_bad_grids_are_clear_errors():
         pce.sweep(leontief_scenario, {"n": [[1, 2]]})
     with pytest.raises(TypeError, match="must return an xarray.Dataset"):
         pce.sweep(lambda n: n, {"n": [1]})
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_a_checkpoint_write_is_delivered_after_it(tmp_path, monkeypatch, signum):
+    """A KeyboardInterrupt raised inside to_netcdf would leave xarray's file lock held and
+    hang the cleanup; the write completes first, then the interrupt arrives."""
+    from pyro_causal_eq.sweep.checkpoint import write_netcdf
+    from pyro_causal_eq.sweep.interrupts import terminate_as_interrupt
+
+    original = xr.Dataset.to_netcdf
+
+    def to_netcdf_with_a_signal(self, *args, **kwargs):
+        os.kill(os.getpid(), signum)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", to_netcdf_with_a_signal)
+    ds = xr.Dataset({"v": ("i", [0.0, 1.0, 2.0])})
+    with pytest.raises(KeyboardInterrupt), terminate_as_interrupt():
+        write_netcdf(ds, tmp_path / "part.nc")
+    xr.testing.assert_identical(xr.load_dataset(tmp_path / "part.nc"), ds)

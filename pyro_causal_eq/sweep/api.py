@@ -4,9 +4,7 @@ checkpointed, resumable, assembled into one ``xarray.Dataset`` with named dimens
 from __future__ import annotations
 
 import json
-import signal
 import tempfile
-import threading
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,24 +15,7 @@ import xarray as xr
 from . import grid as grids
 from .checkpoint import PartStore, write_netcdf
 from .executors import run_dask, run_serial
-
-
-@contextmanager
-def _terminate_as_interrupt():
-    """SIGTERM raises ``KeyboardInterrupt`` (like SIGINT) while the sweep runs, so both stop
-    it the same way: checkpoints kept, no final output."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+from .interrupts import terminate_as_interrupt
 
 
 def assemble(dims, scenarios, parts: list[xr.Dataset]) -> xr.Dataset:
@@ -121,7 +102,7 @@ def sweep(
         store = PartStore(target, description)
         finished = store.finished()
         todo = [(k, s) for k, s in zip(keys, scenarios, strict=True) if k not in finished]
-        with _terminate_as_interrupt(), _progress(progress, len(keys), len(finished)) as bar:
+        with terminate_as_interrupt(), _progress(progress, len(keys), len(finished)) as bar:
 
             def done(key, params):
                 bar(1)

@@ -10,6 +10,7 @@ from pathlib import Path
 import xarray as xr
 
 from ..internals.atomic import atomic_write, atomic_write_text
+from .interrupts import deferred_interrupts
 
 
 def write_netcdf(ds: xr.Dataset, path) -> Path:
@@ -19,9 +20,13 @@ def write_netcdf(ds: xr.Dataset, path) -> Path:
     try:
         import dask
     except ImportError:  # no dask: xarray uses a local lock anyway
-        return atomic_write(path, lambda tmp: ds.to_netcdf(tmp))
-    with dask.config.set(scheduler="synchronous"):
-        return atomic_write(path, lambda tmp: ds.to_netcdf(tmp))
+        dask = None
+    # a signal inside to_netcdf would leave xarray's file lock held (a hang): defer it
+    with deferred_interrupts():
+        if dask is None:
+            return atomic_write(path, lambda tmp: ds.to_netcdf(tmp))
+        with dask.config.set(scheduler="synchronous"):
+            return atomic_write(path, lambda tmp: ds.to_netcdf(tmp))
 
 
 class PartStore:
