@@ -92,6 +92,7 @@ def test_default_grid_spans_the_front_on_the_test_mrio(region):
     assert ds.sizes["lam"] >= 8
 
 
+@pytest.mark.slow  # ~60 s: the local exact solver takes ~7 s per small λ on 411 sectors
 def test_default_grid_spans_the_front_on_useeio(useeio_dir):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # tiny negative outputs of the table

@@ -183,8 +183,8 @@ def run(args) -> int:
     if args.scheduler or args.workers:
         raise ValueError("--scheduler and --workers apply to a sweep: give --scenarios FILE")
     lambdas = _parse_lambdas(args.lambdas)
-    if args.num_lambdas < 1:
-        raise ValueError("--num-lambdas must be at least 1")
+    if args.num_lambdas < 2:
+        raise ValueError("--num-lambdas must be at least 2 (the strongest cut and no cut)")
     io = _load(args)
     ghg, social = args.ghg or io.default_ghg, args.social or io.default_social
     for label, name in (("--ghg", ghg), ("--social", social)):
