@@ -134,13 +134,42 @@ def test_tradeoff_follows_the_convention():
     from pyro_causal_eq.economics import tradeoff
 
     parameters = inspect.signature(tradeoff).parameters
-    if "seed" not in parameters:
-        pytest.skip("economics.tradeoff is converted by the 'scale' work package")
     first = next(iter(parameters.values()))
-    assert first.name == "model"
+    assert first.name == "model" and first.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+    assert list(parameters)[:4] == ["model", "lambdas", "ghg", "social"]
     for key in ("steps", "lr", "seed", "progress"):
         assert parameters[key].kind is inspect.Parameter.KEYWORD_ONLY, key
-    assert parameters["progress"].default is False
+    assert parameters["progress"].default is False and parameters["seed"].default == 0
+
+
+def run_tradeoff(**options):
+    import pymrio
+
+    from pyro_causal_eq.economics import IOModel, tradeoff
+
+    io = IOModel.from_pymrio(pymrio.load_test(), region="reg1")
+    return tradeoff(io, [10.0, 100.0], branches="local", **options)
+
+
+def test_tradeoff_result_is_frozen_seeded_and_shows_progress(capsys):
+    result = run_tradeoff()
+    assert dataclasses.is_dataclass(result)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.dataset = None
+    ds = result.to_xarray()
+    assert isinstance(ds, xr.Dataset) and ds.sizes["lam"] == 2
+    state = torch.random.get_rng_state()
+    xr.testing.assert_allclose(
+        run_tradeoff(seed=3).to_xarray().drop_vars("time").drop_attrs(),
+        ds.drop_vars("time").drop_attrs(),
+    )
+    assert torch.equal(torch.random.get_rng_state(), state)
+    bar = CountingBar()
+    run_tradeoff(progress=bar)
+    assert bar.n == 2 and "loss" in bar.postfix and not bar.closed
+    capsys.readouterr()
+    run_tradeoff(progress=True)
+    assert "trade-off (exact):" in capsys.readouterr().err
 
 
 # ----- results -----

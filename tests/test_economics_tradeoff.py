@@ -69,7 +69,7 @@ def lambda_grid(io, penalty="l1"):
 def test_exact_matches_independent_optimizer(penalty, negative_demand, branches):
     io = make_io(3, seed=2, negative_demand=negative_demand)
     lams = lambda_grid(io, penalty)
-    ds = tradeoff(io, lams, penalty=penalty, branches=branches)
+    ds = tradeoff(io, lams, penalty=penalty, branches=branches).to_xarray()
     for j, lam in enumerate(lams):
         reference = independent_minimum(io, lam, penalty)
         value = float(ds.objective[j])
@@ -99,7 +99,7 @@ def test_negative_demand_needs_branch_flips():
     """With a negative final demand the optimum can lie in the mirrored cone (z_i < 0)."""
     io = make_io(3, seed=2, negative_demand=True)
     lam = lambda_grid(io)[0]
-    ds = tradeoff(io, [lam])
+    ds = tradeoff(io, [lam]).to_xarray()
     x = ds.x.values[0]
     z = io.A @ x + io.y
     assert np.all(ds.alpha.values >= 0) and np.all(ds.alpha.values <= 2)
@@ -109,7 +109,7 @@ def test_negative_demand_needs_branch_flips():
 def test_narrow_bounds_match_independent_optimizer():
     io = make_io(3, seed=12, negative_demand=True)
     lams = lambda_grid(io)[1:3]
-    ds = tradeoff(io, lams, bounds=(0.5, 1.5))
+    ds = tradeoff(io, lams, bounds=(0.5, 1.5)).to_xarray()
     assert float(ds.alpha.min()) >= 0.5 and float(ds.alpha.max()) <= 1.5
     for j, lam in enumerate(lams):
         reference = independent_minimum(io, lam, bounds=(0.5, 1.5))
@@ -123,7 +123,7 @@ def test_large_bounds_search_branches():
     A, y, D = small_table(5, seed=2, negative_demand=True)
     io = IOModel(A, y, D, indicators=["GHG", "JOBS", "VADD"])
     assert radius(5.0 * np.abs(A)) >= 1
-    ds = tradeoff(io, [0.3], bounds=(0.0, 5.0))
+    ds = tradeoff(io, [0.3], bounds=(0.0, 5.0)).to_xarray()
     objective = TradeoffObjective(io, "GHG", "JOBS")
 
     def f(alpha):  # stable designs only (the others have no attracting equilibrium)
@@ -142,7 +142,7 @@ def test_large_bounds_search_branches():
 def test_demand_target_matches_independent_optimizer():
     io = make_io(3, seed=4)
     lams = lambda_grid(io)
-    ds = tradeoff(io, lams, target="demand")
+    ds = tradeoff(io, lams, target="demand").to_xarray()
     for j, lam in enumerate(lams):
         reference = independent_minimum(io, lam, target="demand")
         assert float(ds.objective[j]) == pytest.approx(reference, rel=1e-6, abs=1e-9)
@@ -152,7 +152,7 @@ def test_demand_target_matches_independent_optimizer():
 def test_l2_penalty_gradient_path():
     io = make_io(3, seed=5)
     lams = lambda_grid(io, "l2")[1:3]
-    ds = tradeoff(io, lams, penalty="l2")
+    ds = tradeoff(io, lams, penalty="l2").to_xarray()
     assert ds.attrs["method"] == "gradient" and np.isnan(ds.optimum).all()
     for j, lam in enumerate(lams):
         reference = independent_minimum(io, lam, "l2")
@@ -164,9 +164,9 @@ def test_l2_penalty_gradient_path():
 def test_gradient_methods_reach_the_exact_optimum(method):
     io = make_io(4, seed=3)
     lams = lambda_grid(io)[::2]
-    exact = tradeoff(io, lams)
+    exact = tradeoff(io, lams).to_xarray()
     kwargs = {"steps": 3000, "lr": 2e-2} if method == "adam" else {}
-    ds = tradeoff(io, lams, method=method, **kwargs)
+    ds = tradeoff(io, lams, method=method, **kwargs).to_xarray()
     np.testing.assert_allclose(ds.optimum, exact.objective, rtol=1e-9)
     assert (ds.objective >= exact.objective * (1 - 1e-9)).all()
     tolerance = 1e-5 if method == "gradient" else 2e-2
@@ -176,7 +176,7 @@ def test_gradient_methods_reach_the_exact_optimum(method):
 def test_dataset_layout_and_monotone_tradeoff():
     io = make_io(5, seed=6)
     lams = np.sort(lambda_grid(io))
-    ds = tradeoff(io, lams)
+    ds = tradeoff(io, lams).to_xarray()
     assert ds.sizes == {"lam": 4, "sector": 5}
     for name in ("alpha", "x", "ghg", "social", "objective", "optimality_gap", "stationarity"):
         assert name in ds
@@ -210,7 +210,7 @@ def test_bad_arguments():
 
 def test_outputs_roundtrip(tmp_path):
     io = make_io(5, seed=7)
-    ds = tradeoff(io, lambda_grid(io))
+    ds = tradeoff(io, lambda_grid(io)).to_xarray()
     path = write_netcdf(ds, tmp_path / "out" / "t.nc")
     back = xr.open_dataset(path)
     np.testing.assert_allclose(back.alpha, ds.alpha)
@@ -231,7 +231,7 @@ def test_useeio_sweep_is_exact(useeio_dir):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         io = IOModel.from_useeio(useeio_dir / "USEEIOv2.0.1-411")
-    ds = tradeoff(io, [1e4, 1e6])
+    ds = tradeoff(io, [1e4, 1e6]).to_xarray()
     assert float(ds.optimality_gap.max()) < 1e-8
     assert float(ds.stationarity.max()) < 1e-6
     assert -1 < float(ds.ghg_change[0]) < float(ds.ghg_change[1]) < 0
@@ -249,7 +249,7 @@ def test_georgia_default_is_global_where_local_search_is_not(useeio_dir):
         io = IOModel.from_useeio(useeio_dir / "GAEEIOv1.0-s-20")
     objective = TradeoffObjective(io, "GHG", "JOBS")
     lams = objective.default_lambdas()[[4, 6]]
-    ds = tradeoff(io, lams)
+    ds = tradeoff(io, lams).to_xarray()
     assert ds.attrs["branches"] == "milp"
     np.testing.assert_allclose(ds.bound, ds.optimum, rtol=1e-8)  # certified
     np.testing.assert_allclose(ds.objective, ds.optimum, rtol=1e-8)

@@ -133,7 +133,9 @@ def readable_summary(ds, summary, explicit: bool) -> str:
     note = (
         "given with --lambdas"
         if explicit
-        else GRID_NOTE.replace("lambdas=... (CLI --lambdas)", "--lambdas")
+        else ds.attrs.get("lambda_grid", GRID_NOTE).replace(
+            "lambdas=... (CLI --lambdas)", "--lambdas"
+        )
     )
     text += f"\nlambda grid: {note}"
     points = list(
@@ -166,7 +168,6 @@ def run(args) -> int:
 
     from ..economics import tradeoff
     from ..economics.labels import indicator_label, readable_name
-    from ..economics.objective import TradeoffObjective
     from ..economics.outputs import (
         pareto_plot,
         sector_table,
@@ -182,26 +183,25 @@ def run(args) -> int:
     if args.scheduler or args.workers:
         raise ValueError("--scheduler and --workers apply to a sweep: give --scenarios FILE")
     lambdas = _parse_lambdas(args.lambdas)
-    if args.num_lambdas < 1:
-        raise ValueError("--num-lambdas must be at least 1")
+    if args.num_lambdas < 2:
+        raise ValueError("--num-lambdas must be at least 2 (the strongest cut and no cut)")
     io = _load(args)
     ghg, social = args.ghg or io.default_ghg, args.social or io.default_social
     for label, name in (("--ghg", ghg), ("--social", social)):
         if name is None:
             raise KeyError(f"{label}: choose an indicator among {io.indicators}")
         io.indicator_index(name)
-    if lambdas is None:
-        lambdas = TradeoffObjective(io, ghg, social, args.penalty).default_lambdas(args.num_lambdas)
     print(
         f"model: {io.name}, {io.n} sectors\n"
         f"  GHG:    {indicator_label(ghg, io.units)} [{ghg}]\n"
         f"  social: {indicator_label(social, io.units)} [{social}]"
     )
-    ds = tradeoff(
+    result = tradeoff(
         io,
-        np.asarray(lambdas),
+        None if lambdas is None else np.asarray(lambdas),
         ghg,
         social,
+        num_lambdas=args.num_lambdas,
         penalty=args.penalty,
         target=args.target,
         bounds=tuple(args.bounds),
@@ -211,6 +211,7 @@ def run(args) -> int:
         branches=args.branches,
         progress=not args.no_progress,
     )
+    ds = result.to_xarray()
     table = sector_table(ds, top=args.top)
     summary = summary_frame(ds)
     ax = pareto_plot(ds)
@@ -230,6 +231,7 @@ def run(args) -> int:
     finally:
         plt.close(ax.figure)
     print(readable_summary(ds, summary, explicit=args.lambdas is not None))
+    print(f"chosen {result.explain_choice()}")
     social_name = readable_name(social).lower()
     print(
         f"\nsectors with the largest {social_name} reduction at lambda = "

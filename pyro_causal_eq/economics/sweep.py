@@ -70,7 +70,7 @@ def tradeoff_scenario(scenario: str, region: str, draw: int, *, tables, options)
     options = dict(options)
     noise, seed = options.pop("noise", (0.0, 0.0)), options.pop("seed", 0)
     io = perturbed(_cached(json.dumps(spec, sort_keys=True), str(region)), draw, noise, seed)
-    ds = tradeoff(io, **options)
+    ds = tradeoff(io, **options).to_xarray()
     ds = ds.drop_vars("time")
     if options.get("lambdas") is None:  # per-scenario default grid: index λ by position
         ds = ds.assign(lam_value=("lam", ds.lam.values)).assign_coords(

@@ -8,28 +8,29 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 import torch
-import xarray as xr
 
 from ..errors import EquilibriumError
+from ..internals.convention import Progress, seeded
 from .exact import solve_exact
 from .gradient import adam_protocol, intervened_output, lbfgs_design
 from .io_model import IOModel
 from .objective import TradeoffObjective
 from .sparse import spectral_radius_bound
 from .tradeoff_dataset import tradeoff_dataset as _dataset
+from .tradeoff_grid import front_lambdas
+from .tradeoff_result import TradeoffResult
 
 METHODS = ("exact", "gradient", "adam")
-#: how the default λ grid is chosen (stored in the dataset, printed by the CLI)
+#: how the default λ grid is chosen for the L2 penalty (stored in the dataset, printed by the CLI)
 GRID_NOTE = (
-    "default: log-spaced from the 10th percentile to the maximum of the per-sector ratios "
-    "GHG intensity / social intensity (where sectors switch from cut to kept); override it "
+    "default (l2 penalty): log-spaced from the 10th percentile to the maximum of the "
+    "per-sector ratios GHG intensity / social intensity (where sectors switch from cut to kept); "
+    "override it "
     "with lambdas=... (CLI --lambdas)"
 )
 
 
-def _lambdas(lambdas, objective: TradeoffObjective) -> np.ndarray:
-    if lambdas is None:
-        return objective.default_lambdas()
+def _lambdas(lambdas) -> np.ndarray:
     values = np.atleast_1d(np.asarray(lambdas, dtype=np.float64))
     if values.ndim != 1 or values.size == 0:
         raise ValueError(f"lambdas must be a non-empty 1-d list of numbers, got {lambdas!r}")
@@ -60,11 +61,12 @@ def equilibrium_output(io: IOModel, alpha: np.ndarray, target: str = "assignment
 
 
 def tradeoff(
-    io_model: IOModel,
+    model: IOModel,
     lambdas=None,
     ghg: str | None = None,
     social: str | None = None,
     *,
+    num_lambdas: int = 12,
     penalty: str = "l1",
     target: str = "assignment",
     bounds=(0.0, 2.0),
@@ -73,8 +75,9 @@ def tradeoff(
     lr: float = 1e-3,
     certify: bool = True,
     branches: str = "milp",
-    progress: bool = False,
-) -> xr.Dataset:
+    seed: int | None = 0,
+    progress=False,
+) -> TradeoffResult:
     """Minimize ``cᵀx(α) + λ ||e(α) - e*||₁`` for each ``λ`` (paper eq. 5).
 
     ``x(α)`` is the equilibrium of the intervened Leontief model (``target="assignment"``:
@@ -91,11 +94,13 @@ def tradeoff(
     ``"adam"`` is the paper's protocol (Adam, ``α = 2 sigmoid(d)``, ``steps`` steps, ``lr``),
     also warm-started. Final outputs ``x`` are computed with the Pyro model in every case.
 
-    :param io_model: the economy.
-    :param lambdas: trade-off weights (default: 12 log-spaced over the range where the
-        trade-off moves, :meth:`TradeoffObjective.default_lambdas`); solved in the given order.
-    :param ghg: GHG indicator name (default: ``io_model.default_ghg``).
-    :param social: socio-economic indicator (default: ``io_model.default_social``).
+    :param model: the economy (an :class:`IOModel`).
+    :param lambdas: trade-off weights, solved in the given order (default ``None``: the
+        adaptive grid of :func:`~pyro_causal_eq.economics.tradeoff_grid.front_lambdas`, from the
+        strongest cut to the unintervened point without repeated designs).
+    :param ghg: GHG indicator name (default: ``model.default_ghg``).
+    :param social: socio-economic indicator (default: ``model.default_social``).
+    :param num_lambdas: number of points of the default grid.
     :param penalty: ``"l1"`` (paper), ``"relative"`` (both terms relative to their baseline
         totals; unit-free ``λ``), ``"l2"`` (squared deviations).
     :param target: ``"assignment"`` (whole sector assignments) or ``"demand"`` (final demand
@@ -113,30 +118,46 @@ def tradeoff(
     :param branches: cone-pattern search of the exact solver: ``"milp"`` (default: global
         optimum with a certificate, ``bound`` = ``optimum``), ``"bound"`` or ``"local"``
         (faster, not certified); see :func:`~pyro_causal_eq.economics.exact.solve_exact`.
-    :param progress: show a progress bar.
-    :returns: dataset with dimension ``lam`` (and ``sector``): ``alpha``, ``x``, ``ghg``,
+    :param seed: seed of the random stream during the call (``None``: left alone); the
+        solvers are deterministic, the seed is there for the shared convention.
+    :param progress: ``True`` for a progress bar (one step per ``λ``), or a tqdm bar to advance.
+    :returns: a :class:`~pyro_causal_eq.economics.tradeoff_result.TradeoffResult`; its
+        ``to_xarray()`` has dimension ``lam`` (and ``sector``): ``alpha``, ``x``, ``ghg``,
         ``social``, ``objective``, ``optimum``, ``optimality_gap``, ``stationarity``,
-        ``ghg_change``, ``social_change``, ``social_sector``, ``time``.
+        ``ghg_change``, ``social_change``, ``social_sector``, ``time``; ``attrs["lambda_grid"]``
+        says how the grid was chosen.
 
     >>> import pymrio
     >>> io = IOModel.from_pymrio(pymrio.load_test(), region="reg1")
-    >>> ds = tradeoff(io, [1e-3, 1e3])
+    >>> ds = tradeoff(io, [1e-3, 1e3]).to_xarray()
     >>> bool(ds.ghg_change[0] < ds.ghg_change[1] <= 0), float(ds.optimality_gap.max()) < 1e-6
     (True, True)
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    ghg, social = _indicators(io_model, ghg, social)
-    objective = TradeoffObjective(io_model, ghg, social, penalty)
-    lams = _lambdas(lambdas, objective)
+    ghg, social = _indicators(model, ghg, social)
+    objective = TradeoffObjective(model, ghg, social, penalty)
     if method == "adam" and steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
     if method == "exact" and not objective.is_linear_program:
         method = "gradient"
     settings = _Settings(method, _bounds(bounds), target, branches, steps, lr, certify)
-    out = _sweep_lambdas(io_model, objective, lams, settings, progress)
-    grid = GRID_NOTE if lambdas is None else "given by the caller"
-    return _dataset(io_model, objective, lams, out, method, target, settings.bounds, branches, grid)
+    with seeded(seed):
+        lams, grid, hints = _grid(model, objective, lambdas, num_lambdas, settings)
+        with Progress(progress, lams.size, f"trade-off ({method})") as bar:
+            out = _sweep_lambdas(model, objective, lams, settings, bar, hints)
+    ds = _dataset(model, objective, lams, out, method, target, settings.bounds, branches, grid)
+    return TradeoffResult(ds, grid)
+
+
+def _grid(io, objective, lambdas, num: int, settings):
+    """The λ grid, the sentence saying how it was chosen and the grid search's designs."""
+    if lambdas is not None:
+        return _lambdas(lambdas), "given by the caller", None
+    if not objective.is_linear_program:  # no exact solver to bracket the front with
+        return objective.default_lambdas(num), GRID_NOTE, None
+    grid = front_lambdas(io, objective, num, settings.bounds, settings.target)
+    return grid.lambdas, grid.note, grid.alphas
 
 
 @dataclass(frozen=True)
@@ -171,17 +192,18 @@ def _exact(io: IOModel, objective: TradeoffObjective, lam: float, settings: _Set
     )  # fmt: skip
 
 
-def _design(io, objective, lam: float, alpha_prev, settings: _Settings):
+def _design(io, objective, lam: float, alpha_prev, settings: _Settings, hint=None):
     """The factors at ``λ`` by the chosen method (warm-started from the previous ``λ``) and
     the exact solution when it was computed."""
     target, bounds = settings.target, settings.bounds
     if settings.method == "exact":
         exact = _exact(io, objective, lam, settings)
         alpha = exact.alpha
-        if alpha_prev is not None:  # the previous λ's design is a feasible candidate too
-            previous = objective.value(io.equilibrium(alpha_prev, target), lam)
-            if previous < objective.value(io.equilibrium(alpha, target), lam):
-                alpha = alpha_prev
+        # the previous λ's design and the grid search's are feasible candidates too
+        for candidate in (c for c in (hint, alpha_prev) if c is not None):
+            value = objective.value(io.equilibrium(candidate, target), lam)
+            if value < objective.value(io.equilibrium(alpha, target), lam):
+                alpha = candidate
         return alpha, exact
     if settings.method == "gradient":
         alpha, _ = lbfgs_design(objective, lam, alpha0=alpha_prev, bounds=bounds, target=target)
@@ -210,7 +232,7 @@ def _checked_output(io: IOModel, alpha, target: str, model, lam: float) -> np.nd
         ) from error
 
 
-def _sweep_lambdas(io, objective, lams, settings: _Settings, progress: bool) -> dict:
+def _sweep_lambdas(io, objective, lams, settings: _Settings, bar: Progress, hints=None) -> dict:
     """Solve every ``λ`` in order; arrays of factors, outputs, objective, optimum, bound,
     stationarity and time per ``λ``."""
     model = None if io.sparse else io.model(dtype=torch.float64)
@@ -220,16 +242,12 @@ def _sweep_lambdas(io, objective, lams, settings: _Settings, progress: bool) -> 
         name: np.full(k, np.nan)
         for name in ("objective", "optimum", "bound", "stationarity", "time")
     }
-    iterator = range(k)
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(iterator, desc=f"trade-off ({settings.method})", unit="λ")
     alpha_prev = None
-    for j in iterator:
+    for j in range(k):
         lam = float(lams[j])
         start = time.perf_counter()
-        alpha, exact = _design(io, objective, lam, alpha_prev, settings)
+        hint = None if hints is None else hints[j]
+        alpha, exact = _design(io, objective, lam, alpha_prev, settings, hint)
         x = _checked_output(io, alpha, settings.target, model, lam)
         out["time"][j] = time.perf_counter() - start
         out["alpha"][j], out["x"][j] = alpha + 0.0, x  # + 0.0: no -0 in the tables
@@ -241,4 +259,5 @@ def _sweep_lambdas(io, objective, lams, settings: _Settings, progress: bool) -> 
         if settings.target == "assignment" and not io.sparse:  # dense Jacobian: not sparse
             out["stationarity"][j] = objective.stationarity(alpha, lam, settings.bounds)
         alpha_prev = alpha
+        bar.update(loss=float(out["objective"][j]))
     return out
