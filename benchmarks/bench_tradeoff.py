@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     lams = np.logspace(3, 7, args.lambdas)  # where the USEEIO trade-off moves
 
     start = time.perf_counter()
-    ds = tradeoff(io, lams, "GHG", "JOBS")
+    ds = tradeoff(io, lams, "GHG", "JOBS").to_xarray()
     sweep_time = time.perf_counter() - start
     rows = []
     for j, lam in enumerate(lams):
@@ -84,7 +84,7 @@ def main(argv=None) -> int:
         )
 
     start = time.perf_counter()
-    fast = tradeoff(io, lams, "GHG", "JOBS", branches="local")
+    fast = tradeoff(io, lams, "GHG", "JOBS", branches="local").to_xarray()
     local_time = time.perf_counter() - start
     for j in range(len(lams)):
         rows[j]["local_objective"] = float(fast.objective[j])

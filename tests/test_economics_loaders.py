@@ -80,7 +80,7 @@ def test_pymrio_hand_built_system_without_extensions():
     np.testing.assert_allclose(io.intensity(VALUE_ADDED), 1 - A.sum(axis=0)[3:])
     with pytest.raises(KeyError, match="choose the GHG"):
         tradeoff(io, [1.0])
-    ds = tradeoff(io, [1.0], ghg=VALUE_ADDED, social=VALUE_ADDED)
+    ds = tradeoff(io, [1.0], ghg=VALUE_ADDED, social=VALUE_ADDED).to_xarray()
     assert np.isfinite(ds.objective).all()
     flat = pd.Index(["a", "b"])
     bad = pymrio.IOSystem(

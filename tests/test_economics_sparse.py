@@ -73,8 +73,8 @@ def test_pyro_model_with_sparse_A_matches_dense_with_implicit_gradients():
 def test_sparse_tradeoff_matches_dense(method):
     sparse, dense = _pair(n=30)
     lams = [0.05, 0.5, 5.0]
-    a = tradeoff(sparse, lams, method=method, certify=False, bounds=(0.0, 1.2))
-    b = tradeoff(dense, lams, method=method, certify=False, bounds=(0.0, 1.2))
+    a = tradeoff(sparse, lams, method=method, certify=False, bounds=(0.0, 1.2)).to_xarray()
+    b = tradeoff(dense, lams, method=method, certify=False, bounds=(0.0, 1.2)).to_xarray()
     np.testing.assert_allclose(a.objective.values, b.objective.values, rtol=1e-7)
     np.testing.assert_allclose(a.ghg.values, b.ghg.values, rtol=1e-6)
     if method == "exact":

@@ -28,7 +28,7 @@ def test_dims_and_values_match_single_tradeoffs(serial):
     assert serial.ghg_change.dims == ("scenario", "region", "draw", "lam")
     assert serial.alpha.dims == ("scenario", "region", "draw", "lam", "sector")
     io = perturbed(load_table(TABLES["test"], "reg4"), 1, (0.05, 0.02), 3)
-    one = tradeoff(io, [1.0, 30.0, 1000.0], branches="local")
+    one = tradeoff(io, [1.0, 30.0, 1000.0], branches="local").to_xarray()
     at = serial.sel(scenario="test", region="reg4", draw=1)
     np.testing.assert_array_equal(at.alpha.values, one.alpha.values)
     assert not np.array_equal(serial.alpha.sel(draw=0).values, serial.alpha.sel(draw=1).values)
@@ -46,7 +46,7 @@ def test_default_lambdas_are_indexed_by_position():
     ds = sweep(TABLES, ["reg2"], branches="local")
     assert ds.lam.values.tolist() == list(range(ds.sizes["lam"]))
     io = IOModel.from_pymrio(__import__("pymrio").load_test(), region="reg2")
-    np.testing.assert_allclose(ds.lam_value.values.ravel(), tradeoff(io).lam.values)
+    np.testing.assert_allclose(ds.lam_value.values.ravel(), tradeoff(io).to_xarray().lam.values)
 
 
 def test_cli_scenarios_file(tmp_path, capsys):

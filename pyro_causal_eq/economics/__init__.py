@@ -2,7 +2,7 @@
 interventions, the GHG / employment trade-off design, and uncertainty propagation.
 
 Main names: :class:`IOModel` (``from_pymrio``, ``from_useeio``, ``from_exiobase``,
-``model()``), :func:`tradeoff` (λ sweep -> ``xarray.Dataset``), :func:`sweep` (trade-offs
+``model()``), :func:`tradeoff` (λ sweep -> :class:`TradeoffResult`), :func:`sweep` (trade-offs
 over tables x regions x draws, serial or on dask.distributed), the outputs
 (:func:`write_netcdf`, :func:`write_csv`, :func:`pareto_plot`, :func:`sector_table`) and
 :func:`propagate_uncertainty` / :func:`uncertainty_summary` / :func:`hdi_plot` (ArviZ, imported
@@ -22,6 +22,7 @@ from .outputs import pareto_plot, sector_table, write_csv, write_netcdf
 from .rebound import rebound_model
 from .sweep import sweep
 from .tradeoff import tradeoff
+from .tradeoff_result import TradeoffResult
 from .validation import IOTableError
 
 _UNCERTAINTY = ("propagate_uncertainty", "uncertainty_summary", "hdi_plot")
@@ -39,6 +40,7 @@ __all__ = [
     "IOModel",
     "IOTableError",
     "TradeoffObjective",
+    "TradeoffResult",
     "assignment_actions",
     "bounded_factor",
     "coefficient_actions",

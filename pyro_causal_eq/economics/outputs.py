@@ -21,7 +21,8 @@ def write_netcdf(ds: xr.Dataset, path) -> Path:
 
     >>> import pymrio
     >>> from pyro_causal_eq.economics import IOModel, tradeoff
-    >>> ds = tradeoff(IOModel.from_pymrio(pymrio.load_test(), region="reg1"), [10.0, 100.0])
+    >>> io = IOModel.from_pymrio(pymrio.load_test(), region="reg1")
+    >>> ds = tradeoff(io, [10.0, 100.0]).to_xarray()
     >>> import tempfile, xarray
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     path = write_netcdf(ds, f"{tmp}/t.nc")
@@ -61,7 +62,8 @@ def write_csv(ds: xr.Dataset, path, alpha_path=None) -> list[Path]:
 
     >>> import pymrio
     >>> from pyro_causal_eq.economics import IOModel, tradeoff
-    >>> ds = tradeoff(IOModel.from_pymrio(pymrio.load_test(), region="reg1"), [10.0, 100.0])
+    >>> io = IOModel.from_pymrio(pymrio.load_test(), region="reg1")
+    >>> ds = tradeoff(io, [10.0, 100.0]).to_xarray()
     >>> import tempfile, pandas
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     _ = write_csv(ds, f"{tmp}/s.csv", f"{tmp}/a.csv")
@@ -98,7 +100,8 @@ def sector_table(ds: xr.Dataset, lam: float | None = None, top: int = 10) -> pd.
 
     >>> import pymrio
     >>> from pyro_causal_eq.economics import IOModel, tradeoff
-    >>> ds = tradeoff(IOModel.from_pymrio(pymrio.load_test(), region="reg1"), [10.0, 100.0])
+    >>> io = IOModel.from_pymrio(pymrio.load_test(), region="reg1")
+    >>> ds = tradeoff(io, [10.0, 100.0]).to_xarray()
     >>> table = sector_table(ds, lam=100.0, top=3)
     >>> list(table.columns)[:3], len(table), bool((table.change <= 0).all())
     (['sector', 'name', 'baseline'], 3, True)
@@ -138,7 +141,8 @@ def pareto_plot(ds: xr.Dataset, path=None, *, ax=None, mark: float | None = -0.0
 
     >>> import pymrio
     >>> from pyro_causal_eq.economics import IOModel, tradeoff
-    >>> ds = tradeoff(IOModel.from_pymrio(pymrio.load_test(), region="reg1"), [10.0, 100.0])
+    >>> io = IOModel.from_pymrio(pymrio.load_test(), region="reg1")
+    >>> ds = tradeoff(io, [10.0, 100.0]).to_xarray()
     >>> ax = pareto_plot(ds, mark=None)
     >>> ax.get_xlabel()
     'Value added change (%)'
