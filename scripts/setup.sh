@@ -13,7 +13,7 @@ fi
 if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null; then
   .venv/bin/pip install --quiet --disable-pip-version-check "torch==2.13.0"
 fi
-if ! .venv/bin/python -c "import pyro_causal_eq, pytest, nbclient, hypothesis, sphinx, myst_nb, furo" 2>/dev/null \
+if ! .venv/bin/python -c "import pyro_causal_eq, pytest, nbclient, hypothesis, sphinx, myst_nb, furo, distributed, yaml" 2>/dev/null \
    || [ pyproject.toml -nt .venv/.pce-installed ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check -e ".[test,docs]"
   touch .venv/.pce-installed
