@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import numbers
 import warnings
 
 import torch
@@ -37,10 +38,10 @@ def seeded(seed: int | None):
     if seed is None:
         yield
         return
-    if isinstance(seed, bool) or not isinstance(seed, int):
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"seed must be an integer or None, got {seed!r}")
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(int(seed))
         yield
 
 

@@ -5,6 +5,7 @@
 from :mod:`pyro_causal_eq.reduction`); they are re-exported here unchanged.
 """
 
+from ..internals.convention import seeded  # the one seeding helper of the package
 from ..simulators.data import (
     INTERVENTION_SITE,
     X_SITE,
@@ -12,7 +13,6 @@ from ..simulators.data import (
     InterventionalData,
     data_model,
     observe,
-    seeded,
 )
 
 __all__ = [

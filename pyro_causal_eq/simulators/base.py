@@ -29,7 +29,8 @@ import pyro
 import torch
 
 from ..handlers import do
-from .data import INTERVENTION_SITE, X_SITE, Y_SITE, InterventionalData, observe, seeded
+from ..internals.convention import seeded
+from .data import INTERVENTION_SITE, X_SITE, Y_SITE, InterventionalData, observe
 
 
 class ShiftSimulator:

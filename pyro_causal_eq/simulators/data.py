@@ -13,7 +13,6 @@ simulates fresh data at every step).
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import pyro
@@ -124,14 +123,3 @@ def observe(name: str, value: torch.Tensor) -> torch.Tensor:
     """Record ``value`` as an observed sample site without likelihood."""
     fn = dist.Delta(value, event_dim=value.dim()).mask(False)
     return pyro.sample(name, fn, obs=value)
-
-
-@contextlib.contextmanager
-def seeded(seed: int | None):
-    """Fork the CPU random state and seed it (no-op for ``seed=None``)."""
-    if seed is None:
-        yield
-        return
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
