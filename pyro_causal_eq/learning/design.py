@@ -119,6 +119,13 @@ def robust_design(
         model, e.g. the true one).
     :param optimizer: ``"adam"`` or ``"lbfgs"`` (for smooth objectives such as ``"mean"``).
     :returns: a :class:`DesignResult`.
+
+    >>> W = torch.tensor([[[0.0, 0.5], [-0.4, 0.0]]], dtype=torch.float64)  # one draw
+    >>> draws = {"W": W, "b": torch.tensor([[0.3, -0.1]], dtype=torch.float64)}
+    >>> scm = CyclicSCM(2, "linear", sigma=0.5)
+    >>> design = robust_design(scm, draws, target=1, goal=0.5, actuators=[0])
+    >>> bool(abs(float(design.outcome[0]) - 0.5) < 0.05)
+    True
     """
     if risk not in RISKS:
         raise ValueError(f"risk must be one of {RISKS}, got {risk!r}")

@@ -72,6 +72,16 @@ def fit(
     :param data: data sets, each ``(n_i, d)``.
     :param max_tree_depth: NUTS tree depth limit.
     :returns: a :class:`FitResult`.
+
+    >>> from pyro_causal_eq.learning import CyclicSCM, Environment
+    >>> W = torch.tensor([[0.0, 0.5], [-0.4, 0.0]])  # a 2-cycle
+    >>> truth = {"W": W, "b": torch.tensor([0.3, -0.1])}
+    >>> scm = CyclicSCM(2, "linear", sigma=0.5)
+    >>> envs = [Environment(), Environment((0,), "hard", 1.0), Environment((1,), "hard", 1.0)]
+    >>> data = scm.simulate(truth, envs, 200, seed=0)
+    >>> result = fit(scm, envs, data, method="map", steps=100, lr=0.1)
+    >>> bool((result.point["W"] - W).abs().max() < 0.15)
+    True
     """
     if seed is not None:
         pyro.set_rng_seed(seed)
