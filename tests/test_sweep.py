@@ -173,3 +173,8 @@ def test_a_signal_during_a_checkpoint_write_is_delivered_after_it(tmp_path, monk
     with pytest.raises(KeyboardInterrupt), terminate_as_interrupt():
         write_netcdf(ds, tmp_path / "part.nc")
     xr.testing.assert_identical(xr.load_dataset(tmp_path / "part.nc"), ds)
+
+
+def test_a_scheduler_that_is_not_an_address_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="scheduler must be None"):
+        pce.sweep(leontief_scenario, GRID, tmp_path / "o.nc", scheduler="nonsense")

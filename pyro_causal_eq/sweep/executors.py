@@ -67,7 +67,13 @@ def dask_client(scheduler, workers: int | None, retries: int):
             finally:
                 cluster.close()
         return
-    with Client(str(scheduler)) as client:
+    if not isinstance(scheduler, str) or ":" not in scheduler:
+        raise ValueError(
+            'scheduler must be None (serial, in this process), "local" (a LocalCluster), a '
+            "scheduler address such as 'tcp://host:8786', or a dask.distributed.Client; got "
+            f"{scheduler!r}"
+        )
+    with Client(scheduler) as client:
         yield client
 
 
