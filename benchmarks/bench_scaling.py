@@ -74,6 +74,8 @@ def main(argv=None) -> int:
     parser.add_argument("--draws", type=int, default=4)
     parser.add_argument("--out", default=str(HERE / "results"))
     args = parser.parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    command = " ".join(["OMP_NUM_THREADS=1 python benchmarks/bench_scaling.py", *given])
     sizes = [146, 411] if args.quick else [146, 411, 1000]
     result = {"rates": rates(1 if args.quick else args.draws), "cost_per_lambda_s": {}}
     for n in sizes:
@@ -86,6 +88,7 @@ def main(argv=None) -> int:
             result["cost_per_lambda_s"][9800] = row["tradeoff_s_per_lam"]
     result["extrapolation"] = extrapolate(result)
     stem = "scaling_small" if args.quick else "scaling"
+    result["command"] = command
     atomic_write_text(Path(args.out) / f"{stem}.json", json.dumps(result, indent=2))
     atomic_write_text(Path(args.out) / f"{stem}.md", markdown(result))
     print(markdown(result))
@@ -120,6 +123,8 @@ def markdown(r) -> str:
     rates, ex = r["rates"], r["extrapolation"]
     serial = rates["serial"]["scenarios_per_s"]
     lines = [
+        f"`{r['command']}`",
+        "",
         "Trade-off scenarios (pymrio test system, one region x one draw, 3 λ, exact with local "
         "cone search) per second, wall clock, after a warm-up run in every mode; cluster start-up "
         "excluded; this machine has 2 cores shared with other jobs, so the ratios are noisy.",

@@ -87,6 +87,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-dense-tradeoff", action="store_true")
     parser.add_argument("--out", default=str(HERE / "results"))
     args = parser.parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    command = " ".join(["OMP_NUM_THREADS=1 python benchmarks/bench_sparse.py", *given])
     torch.set_num_threads(1)
     if args.quick:
         args.regions, args.sectors = 8, 50
@@ -106,7 +108,7 @@ def main(argv=None) -> int:
     result = {
         "n": n, "regions": args.regions, "sectors": args.sectors, "nnz": int(A.nnz),
         "density": A.nnz / n**2, "lambdas_timed": 0, "gradient_rel_gap": float(gap),
-        "rows": rows,
+        "rows": rows, "command": command,
     }  # fmt: skip
     save(args, result)  # the equilibrium stage is kept even if the trade-off is cut short
     lams = np.logspace(-1, 1, 12)[: args.lambdas]
@@ -114,7 +116,7 @@ def main(argv=None) -> int:
         if name == "dense LU" and args.no_dense_tradeoff:
             continue
         ds, seconds, peak = measured(
-            lambda io=io: tradeoff(io, lams, branches="local", certify=False)
+            lambda io=io: tradeoff(io, lams, branches="local", certify=False).to_xarray()
         )
         per = seconds / len(lams)
         rows[name] |= {"tradeoff_s_per_lam": per, "tradeoff_12_s": 12 * per,
@@ -122,7 +124,7 @@ def main(argv=None) -> int:
                        "objective": ds.objective.values.tolist()}  # fmt: skip
         print(f"{name}: trade-off {per:.1f} s per λ, peak {peak:.0f} MiB", flush=True)
         result["lambdas_timed"] = len(lams)
-        save(args, result)
+    save(args, result)
     print(markdown(result))
     return 0
 
@@ -136,6 +138,8 @@ def save(args, result) -> None:
 
 def markdown(r) -> str:
     lines = [
+        f"`{r['command']}`",
+        "",
         f"Synthetic MRIO: {r['regions']} regions x {r['sectors']} sectors = {r['n']} sectors, "
         f"{r['nnz']:,} non-zeros ({100 * r['density']:.1f} %), block structure by region; one "
         f"thread, same process, CPU seconds. Gradient: relative max gap sparse vs dense "
