@@ -160,8 +160,11 @@ def test_default_solver_by_size():
     with poutine.trace() as tracer:
         pce.equilibrate("s", {"x": lambda x: 0.5 * x + 1}, init={"x": torch.zeros(3)})
         pce.equilibrate("l", {"z": lambda z: 0.5 * z + 1}, init={"z": torch.zeros(500)})
-    assert tracer.trace.nodes["x"]["infer"]["equilibrium"]["solver"] == "newton"
-    assert tracer.trace.nodes["z"]["infer"]["equilibrium"]["solver"] == "anderson"
+        # flip has no Jacobian rule: a black-box Jacobian, so Anderson first at this size
+        pce.equilibrate("b", {"w": lambda w: 0.5 * w.flip(-1) + 1}, init={"w": torch.zeros(500)})
+        pce.equilibrate("h", {"v": lambda v: 0.5 * v + 1}, init={"v": torch.zeros(700)})
+    solvers = {k: tracer.trace.nodes[k]["infer"]["equilibrium"]["solver"] for k in "xzwv"}
+    assert solvers == {"x": "newton", "z": "newton", "w": "anderson", "v": "anderson"}
     torch.testing.assert_close(small["x"], torch.full((3,), 2.0))
 
 

@@ -191,14 +191,27 @@ def test_newton_adjoint_refines_a_stale_factorization():
 
 
 def test_default_solver_threshold():
-    from pyro_causal_eq.internals.auto_solver import NEWTON_MAX_SIZE, AutoSolver, default_solver
+    from pyro_causal_eq.internals.auto_solver import (
+        NEWTON_MAX_SIZE,
+        TRACED_NEWTON_MAX_SIZE,
+        AutoSolver,
+        default_solver,
+    )
+
+    def first(f, n):
+        return default_solver(n).forward(f, torch.zeros(n), 1e-12, 0).state["solver"]
+
+    def traceable(z):
+        return 0.5 * z + 1
+
+    def black_box(z):  # flip has no Jacobian rule
+        return 0.5 * z.flip(-1) + 1
 
     assert isinstance(default_solver(NEWTON_MAX_SIZE), AutoSolver)
-    small = default_solver(3).forward(lambda z: 0.5 * z + 1, torch.zeros(NEWTON_MAX_SIZE), 1e-12, 0)
-    large = default_solver(3).forward(
-        lambda z: 0.5 * z + 1, torch.zeros(NEWTON_MAX_SIZE + 1), 1e-12, 0
-    )
-    assert small.state["solver"] == "newton" and large.state["solver"] == "anderson"
+    assert first(black_box, NEWTON_MAX_SIZE) == "newton"
+    assert first(black_box, NEWTON_MAX_SIZE + 1) == "anderson"
+    assert first(traceable, TRACED_NEWTON_MAX_SIZE) == "newton"
+    assert first(traceable, TRACED_NEWTON_MAX_SIZE + 1) == "anderson"
 
 
 def test_spectral_estimates_match_eigenvalues():

@@ -13,11 +13,23 @@ from .solver_core import SolverCore
 from .solvers import ForwardResult, anderson, newton, picard
 from .solvers.adjoint import direct_solve, lu_refined_solve
 from .solvers.common import relative_residual
+from .solvers.jacobian import cheap_jacobian
 
 #: systems of at most this many scalars start with Newton when no solver is chosen
 NEWTON_MAX_SIZE = 160
+#: single systems of at most this many scalars also start with Newton when their Jacobian is
+#: cheap (traced in ``O(n²)``: then one LU costs about what Anderson's forward and adjoint
+#: iterations cost at these sizes)
+TRACED_NEWTON_MAX_SIZE = 600
 #: iterations per stagnation check of the first (monitored) Anderson run
 STALL_WINDOW = 10
+#: the same when a cheap Jacobian makes the hand-over to Newton cost about one LU
+TRACED_STALL_WINDOW = 5
+#: with a cheap Jacobian, Anderson hands over when more than ``n / TRACED_BUDGET_DIVISOR``
+#: further iterations are predicted (forward and adjoint iterations then cost more than one
+#: LU with its two triangular solves); ``n / 4`` otherwise (a black-box Jacobian costs ``n``
+#: vector-Jacobian products more)
+TRACED_BUDGET_DIVISOR = 50
 #: most iterations of the default's adjoint solved densely when Anderson fails on it
 DIRECT_MAX_SIZE = 2000
 STAGE_MAX_ITER = {"newton": 50, "anderson": 2000, "picard": 10_000}
@@ -29,13 +41,18 @@ class AutoSolver(SolverCore):
     Small systems (at most :data:`NEWTON_MAX_SIZE` scalars) start with the globalized Newton
     method from ``init``; when it stalls (a stationary point of the merit ``||F(x) - x||²``
     that is not a root) or exhausts its iterations, Anderson takes over from ``init``, then
-    Picard. Large systems start with Anderson under a :class:`~.solvers.common.StallMonitor`:
-    when it diverges, stagnates or is predicted to need more than ``n / 4`` further iterations
-    (where one dense Newton step is cheaper), Newton takes over from Anderson's best iterate,
-    then an unmonitored Anderson, then Picard from ``init``. A solution that is not attracting
-    makes Picard retry from ``init``. ``infer["equilibrium"]`` records
-    the solver that produced the solution (``solver``) and every hand-over (``handovers``: dicts
-    with ``from``, ``to``, ``reason``, ``iteration``).
+    Picard. So do single systems of at most :data:`TRACED_NEWTON_MAX_SIZE` scalars whose
+    Jacobian is cheap (:func:`~.solvers.jacobian.cheap_jacobian`: traced in ``O(n²)``, e.g.
+    matrix products with constants and elementwise operations; it is traced once, at ``init``).
+    Larger systems start with Anderson under a :class:`~.solvers.common.StallMonitor`: when it
+    diverges, stagnates or is predicted to need more than ``n / 4`` further iterations (``n /
+    50`` with a cheap Jacobian, checked every :data:`TRACED_STALL_WINDOW` iterations: where
+    one LU is cheaper than the remaining forward and adjoint iterations), Newton takes over
+    from Anderson's best iterate (reusing the traced Jacobian when the map is affine), then an
+    unmonitored Anderson, then Picard from ``init``. A solution that is not attracting makes
+    Picard retry from ``init``. ``infer["equilibrium"]`` records the solver that produced the
+    solution (``solver``) and every hand-over (``handovers``: dicts with ``from``, ``to``,
+    ``reason``, ``iteration``).
 
     >>> import torch
     >>> x0 = torch.zeros(3, dtype=torch.float64)
@@ -59,7 +76,10 @@ class AutoSolver(SolverCore):
             if self._retry is not None or "not attracting" not in str(error):
                 raise
             retry = copy.copy(self)
-            retry._retry = {"reason": "fixed point not attracting: " + str(error).split(": ")[-1]}
+            retry._retry = {
+                "reason": "fixed point not attracting: " + str(error).split(": ")[-1],
+                "from": getattr(self, "_first_method", "newton"),
+            }
             try:
                 return retry.solve(f, z0, system)
             except EquilibriumError:
@@ -69,21 +89,32 @@ class AutoSolver(SolverCore):
         n = z0.shape[-1]
         if self._retry is not None:
             result = self._stage("picard", None, f, z0, tol, max_iter)
-            handover = {"from": "newton" if n <= NEWTON_MAX_SIZE else "anderson", "to": "picard"}
+            handover = {"from": "newton", "to": "picard"}
             handover.update(self._retry, iteration=0)
             result.state.update(solver="picard", handovers=[handover])
             return result
-        if n <= NEWTON_MAX_SIZE:
+        # a single system's Jacobian is traced once: when it is cheap, Newton costs one LU
+        traced = None
+        if z0.dim() == 1 and NEWTON_MAX_SIZE < n <= DIRECT_MAX_SIZE:
+            traced = cheap_jacobian(f, z0)
+        newton_first = n <= NEWTON_MAX_SIZE or (traced is not None and n <= TRACED_NEWTON_MAX_SIZE)
+        if newton_first:
             plan = [("newton", None), ("anderson", None), ("picard", None)]
         else:
-            plan = [("anderson", max(3 * STALL_WINDOW, n / 4)), ("newton", None)]
+            divisor = 4 if traced is None else TRACED_BUDGET_DIVISOR
+            window = STALL_WINDOW if traced is None else TRACED_STALL_WINDOW
+            plan = [("anderson", (window, max(3 * window, n / divisor))), ("newton", None)]
             plan += [("anderson", None), ("picard", None)]
-        handovers, total = [], 0
+        self._first_method = plan[0][0]
+        handovers, total, history = [], 0, None
         best, result = z0, None
         for index, (method, budget) in enumerate(plan):
-            start = z0 if method == "picard" or n <= NEWTON_MAX_SIZE else best
-            result = self._stage(method, budget, f, start, tol, max_iter)
+            start = z0 if method == "picard" or newton_first else best
+            reuse = traced is not None and (start is z0 or traced[1])  # affine: J everywhere
+            jacobian = traced[0] if reuse and method == "newton" else None
+            result = self._stage(method, budget, f, start, tol, max_iter, jacobian)
             total += result.iterations
+            history = result.state.get("history", history)
             if bool(result.converged.all()):
                 break
             best = _better(f, best, result.z, self.atol)
@@ -97,16 +128,18 @@ class AutoSolver(SolverCore):
                     }
                 )
         result.state.update(solver=method, handovers=handovers)
+        if history is not None:  # Anderson's differences: Ritz values for the stability check
+            result.state.setdefault("history", history)
         result.iterations = total
         return result
 
-    def _stage(self, method, budget, f, z0, tol, max_iter) -> ForwardResult:
+    def _stage(self, method, budget, f, z0, tol, max_iter, jacobian=None) -> ForwardResult:
         max_iter = max_iter if self.max_iter else STAGE_MAX_ITER[method]
         if method == "newton":
-            return newton(f, z0, tol=tol, max_iter=max_iter, atol=self.atol)
+            return newton(f, z0, tol=tol, max_iter=max_iter, atol=self.atol, jacobian=jacobian)
         if method == "picard":
             return picard(f, z0, tol=tol, max_iter=max_iter, atol=self.atol)
-        window = STALL_WINDOW if budget is not None else 0
+        window, budget = budget if budget is not None else (0, float("inf"))
         return anderson(
             f,
             z0,
@@ -114,7 +147,7 @@ class AutoSolver(SolverCore):
             max_iter=max_iter,
             atol=self.atol,
             stall_window=window,
-            stall_budget=budget if budget is not None else float("inf"),
+            stall_budget=budget,
         )
 
     def adjoint(self, vjp, g, result, tol, max_iter):

@@ -65,11 +65,10 @@ def lu_refined_solve(apply, g, state, tol, max_iter, max_refinements=20, transpo
     with torch.no_grad():
         if "lu" not in state:  # converged before any step (e.g. a warm start)
             return generic_solve(apply, g, tol, max_iter)
-        lu, pivots = state["lu"], state["pivots"]
+        lu = state["lu"]
 
         def precondition(r: torch.Tensor) -> torch.Tensor:
-            rhs = r.unsqueeze(-1)
-            return torch.linalg.lu_solve(lu, pivots, rhs, adjoint=transpose).squeeze(-1)
+            return lu.solve(r, transpose=transpose)
 
         u = precondition(g)
         scale = g.norm(dim=-1).clamp_min(torch.finfo(g.dtype).tiny)

@@ -6,9 +6,16 @@ from collections.abc import Callable
 
 import torch
 
+from .traced_jacobian import Untraceable, trace_jacobian
+
 
 def dense_jacobian(f: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor) -> torch.Tensor:
     """``∂f/∂z`` for each batch element, shape ``batch + (n, n)``.
+
+    A single system is first traced (:func:`~.traced_jacobian.traced_jacobian`: ``O(n²)``
+    for maps built from matrix products with constants and elementwise operations) and the
+    result checked against one exact vector-Jacobian product; a map the tracer cannot follow
+    is marked (``f.untraceable``) and differentiated by ``torch.func`` from then on.
 
     Batch elements must not interact (the broadcasting semantics of plates), so the Jacobian of
     ``Σ_b f(z)_b`` with respect to ``z`` holds every per-element Jacobian at once. Uses
@@ -25,6 +32,10 @@ def dense_jacobian(f: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor) -
     """
     n = z.shape[-1]
     batch_shape = z.shape[:-1]
+    if not batch_shape and not getattr(f, "untraceable", False):
+        cheap = cheap_jacobian(f, z)
+        if cheap is not None:
+            return cheap[0]
 
     def summed(x: torch.Tensor) -> torch.Tensor:
         return f(x).reshape(-1, n).sum(0)
@@ -45,3 +56,41 @@ def dense_jacobian(f: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor) -
         rows = [torch.zeros_like(z) if r is None else r for r in rows]
         jac = torch.stack(rows, 0)
     return jac.movedim(0, -2) if batch_shape else jac
+
+
+def cheap_jacobian(f, z: torch.Tensor) -> tuple[torch.Tensor, bool] | None:
+    """``(∂f/∂z, affine)`` at a 1-D ``z`` when the Jacobian is cheap: traced
+    (:func:`~.traced_jacobian.trace_jacobian`) and in agreement with an exact vector-Jacobian
+    product at a pseudo-random cotangent; else ``None`` (and ``f`` is marked untraceable).
+
+    >>> A = torch.tensor([[0.5, 0.25], [0.0, 0.5]], dtype=torch.float64)
+    >>> jac, affine = cheap_jacobian(lambda x: A @ x + 1.0, torch.zeros(2, dtype=torch.float64))
+    >>> bool(torch.equal(jac, A)), affine
+    (True, True)
+    """
+    try:
+        jac, affine = trace_jacobian(f, z)
+    except Untraceable:
+        _mark_untraceable(f)
+        return None
+    generator = torch.Generator(device=z.device).manual_seed(1)
+    u = torch.rand(z.shape, generator=generator, dtype=z.dtype, device=z.device) - 0.5
+    with torch.enable_grad():  # torch.func.vjp: also inside torch.func.grad / jacrev
+        out, pullback = torch.func.vjp(f, z.detach())
+        (exact,) = pullback(u.to(out.dtype))
+    exact = exact.detach()
+    # rounding of u·J is below n ε ||u|| ||J||_F; a wrong rule errs by O(||u|| ||J||)
+    scale = float(torch.linalg.vector_norm(u)) * float(torch.linalg.matrix_norm(jac))
+    tolerance = (1e3 if z.dtype == torch.float64 else 10.0) * torch.finfo(z.dtype).eps
+    error = float(torch.linalg.vector_norm(u @ jac - exact))
+    if error <= tolerance * max(scale + float(exact.norm()), torch.finfo(z.dtype).tiny):
+        return jac, affine
+    _mark_untraceable(f)
+    return None
+
+
+def _mark_untraceable(f) -> None:
+    try:
+        f.untraceable = True
+    except AttributeError:  # e.g. a bound method or a builtin: trace again next time
+        pass

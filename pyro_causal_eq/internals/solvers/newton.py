@@ -9,6 +9,7 @@ import torch
 
 from .common import ForwardResult, is_finite, relative_residual
 from .jacobian import dense_jacobian
+from .lu import LU
 
 #: Armijo constant: accept ``φ(z + t d) <= (1 - 2 c t) φ(z)`` (``∇φ·d = -2φ`` for Newton's d)
 ARMIJO = 1e-4
@@ -25,6 +26,7 @@ def newton(
     tol: float = 1e-10,
     max_iter: int = 50,
     atol: float = 0.0,
+    jacobian: torch.Tensor | None = None,
 ) -> ForwardResult:
     """Solve ``z = f(z)`` by globalized Newton steps on ``r(z) = z - f(z)``, per batch element.
 
@@ -35,21 +37,21 @@ def newton(
     ``μ`` raised tenfold until the merit decreases) is taken instead: a descent direction for
     any ``μ > 0``, so the merit decreases monotonically. Elements where even that fails are
     marked in ``state["stalled"]`` (a stationary point of the merit that is not a root).
-    Exact in one step for affine maps. ``state["lu"]`` / ``state["jacobian"]`` keep the last
-    factorization of ``I - J`` (reused by the backward pass).
+    Exact in one step for affine maps. ``state["lu"]`` (an :class:`~.lu.LU`) and
+    ``state["jacobian"]`` keep the last factorization of ``I - J`` (reused by the backward).
 
     :param f: the map, batched over leading dimensions.
     :param z0: starting point, shape ``batch + (n,)``.
     :param tol: tolerance on the scale-invariant residual, per batch element.
     :param max_iter: maximal number of Newton steps.
     :param atol: floor of the residual's denominator.
+    :param jacobian: ``∂f/∂z`` at ``z0`` when the caller has it (used by the first step).
 
     >>> result = newton(lambda z: 0.5 * z + 1.0, torch.zeros(1, dtype=torch.float64))
     >>> float(result.z), result.iterations
     (2.0, 1)
     """
     n = z0.shape[-1]
-    eye = torch.eye(n, dtype=z0.dtype, device=z0.device)
     z, fz = z0, f(z0)
     residual = relative_residual(z, fz, atol)
     iterations, state = 0, {}
@@ -57,20 +59,22 @@ def newton(
     while iterations < max_iter and not bool(((residual <= tol) | stalled).all()):
         if not (is_finite(fz) and is_finite(z)):
             break
-        jac = dense_jacobian(f, z)
-        lu, pivots, info = torch.linalg.lu_factor_ex(eye - jac)
-        state = {"lu": lu, "pivots": pivots, "jacobian": jac, "info": info}
-        singular = (info > 0) | ~torch.isfinite(lu).flatten(-2).all(-1)
+        jac = jacobian if iterations == 0 and jacobian is not None else dense_jacobian(f, z)
+        m = -jac
+        m.diagonal(dim1=-2, dim2=-1).add_(1.0)  # I - J without a separate identity
+        lu = LU(m)  # may overwrite m
+        state = {"lu": lu, "jacobian": jac, "singular_lu": lu.singular}
         active = ~((residual <= tol) | stalled)
-        z, fz, failed = _newton_step(f, z, fz, lu, pivots, singular, active, tol, atol)
+        z, fz, failed = _newton_step(f, z, fz, lu, lu.singular, active, tol, atol)
         if bool(failed.any()):
+            eye = torch.eye(n, dtype=z.dtype, device=z.device)  # rare: allocate only here
             z, fz, stuck = _levenberg_marquardt_step(f, z, fz, eye - jac, failed)
             stalled = stalled | stuck
         residual = relative_residual(z, fz, atol)
         iterations += 1
     state["stalled"] = stalled & ~(residual <= tol)
-    if "info" in state:  # stalled where I - J is singular: no locally unique equilibrium
-        state["singular"] = state["stalled"] & (state["info"] > 0)
+    if "singular_lu" in state:  # stalled where I - J is singular: no locally unique equilibrium
+        state["singular"] = state["stalled"] & state.pop("singular_lu")
     return ForwardResult(z, residual, iterations, residual <= tol, state)
 
 
@@ -79,11 +83,11 @@ def _merit(z: torch.Tensor, fz: torch.Tensor) -> torch.Tensor:
     return (fz - z).square().sum(-1).nan_to_num(float("inf"), float("inf"), float("inf"))
 
 
-def _newton_step(f, z, fz, lu, pivots, singular, active, tol, atol):
+def _newton_step(f, z, fz, lu, singular, active, tol, atol):
     """Newton direction + Armijo backtracking; returns ``(z, f(z), failed)``, ``failed``
     marking active elements whose direction failed (singular or step below MIN_STEP)."""
     rhs = torch.where(singular.unsqueeze(-1), torch.zeros_like(fz), fz - z)
-    direction = torch.linalg.lu_solve(lu, pivots, rhs.unsqueeze(-1)).squeeze(-1)
+    direction = lu.solve(rhs)
     direction = torch.where(singular.unsqueeze(-1), torch.zeros_like(direction), direction)
     merit0 = _merit(z, fz)
     t = torch.ones_like(merit0)

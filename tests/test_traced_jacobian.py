@@ -1,0 +1,167 @@
+"""Traced Jacobians (forward mode over whole matrices) against torch.func.jacrev, the checked
+fallback to torch.func, the LU wrapper, and the automatic solver that uses both."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from pyro import poutine
+
+import pyro_causal_eq as pce
+from pyro_causal_eq.internals.solvers import traced_jacobian as tj
+from pyro_causal_eq.internals.solvers.jacobian import cheap_jacobian, dense_jacobian
+from pyro_causal_eq.internals.solvers.lu import LU
+
+N = 6
+g = torch.Generator().manual_seed(0)
+A = torch.randn(N, N, generator=g, dtype=torch.float64)
+B = torch.randn(N, N, generator=g, dtype=torch.float64)
+Y = torch.randn(N, generator=g, dtype=torch.float64)
+SCALE = torch.rand(N, generator=g, dtype=torch.float64) + 0.5
+W = torch.randn(3, N, generator=g, dtype=torch.float64)
+
+TRACEABLE = {
+    "affine": (lambda x: A @ x + Y, True),
+    "scaled": (lambda x: SCALE * (A @ x + Y), True),
+    "row vector": (lambda x: x @ A.T - F.linear(x, B, Y), True),
+    "tanh": (lambda x: torch.tanh(A @ x + Y), False),
+    "chain": (lambda x: B @ torch.tanh(A @ x) + x, False),
+    "arithmetic": (lambda x: 2 - x / SCALE + x**2 - 1 / (1 + x.abs()), False),
+    "split and cat": (
+        lambda x: torch.cat([torch.sigmoid(x[..., :3] * 2), F.softplus(x[3:]) @ W[:, 3:].T], -1),
+        False,
+    ),
+    "stack": (
+        lambda x: torch.stack(
+            [
+                x[0] * x[1],
+                x[2:4].sum(),
+                torch.where(x[4] > 0, x[4], -x[5]),
+                x[1].exp(),
+                (A @ x).mean(),
+                torch.dot(Y, x),
+            ]
+        ),
+        False,
+    ),
+    "shapes": (
+        lambda x: (
+            (x.reshape(2, 3) * torch.ones(2, 3, dtype=x.dtype)).flatten().unsqueeze(0)[0]
+            - x.clamp(min=0)
+        ),
+        False,
+    ),
+    "detach": (lambda x: x.detach() * x, True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRACEABLE))
+def test_traced_jacobian_matches_jacrev(name):
+    f, affine = TRACEABLE[name]
+    z = torch.randn(N, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    jac, is_affine = tj.trace_jacobian(f, z)
+    torch.testing.assert_close(jac, torch.func.jacrev(f)(z), rtol=1e-12, atol=1e-12)
+    assert is_affine is affine
+    checked = cheap_jacobian(f, z)
+    assert checked is not None and torch.equal(checked[0], jac)
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda x: x.clone().mul_(2.0),  # in place
+        lambda x: (x.unsqueeze(0).mT).squeeze(-1),  # a tensor property
+        lambda x: torch.outer(x, x).sum(0),  # no rule
+        lambda x: x[torch.tensor([1, 0, 2, 3, 4, 5])],  # tensor index
+    ],
+)
+def test_untraceable_maps_fall_back_to_torch_func(f):
+    z = torch.randn(N, dtype=torch.float64)
+    with pytest.raises(tj.Untraceable):
+        tj.traced_jacobian(f, z)
+    assert cheap_jacobian(f, z) is None
+    assert getattr(f, "untraceable", False)  # not traced again
+    torch.testing.assert_close(dense_jacobian(f, z), torch.func.jacrev(f)(z))
+
+
+def test_a_wrong_rule_is_caught_by_the_check(monkeypatch):
+    """The traced Jacobian is checked against an exact vector-Jacobian product: a wrong rule
+    (here: tanh's derivative taken as 1) falls back to torch.func instead of a wrong number."""
+    monkeypatch.setitem(tj._UNARY, "tanh", lambda a, out: torch.ones_like(a))
+
+    def f(x):
+        return torch.tanh(A @ x)
+
+    z = torch.randn(N, dtype=torch.float64)
+    assert cheap_jacobian(f, z) is None
+    torch.testing.assert_close(dense_jacobian(f, z), torch.func.jacrev(f)(z))
+
+
+def test_batched_input_is_not_traced():
+    z = torch.randn(2, N, dtype=torch.float64)
+    with pytest.raises(tj.Untraceable, match="batched"):
+        tj.traced_jacobian(lambda x: x @ A.T, z)
+    expected = A.expand(2, N, N)
+    torch.testing.assert_close(dense_jacobian(lambda x: x @ A.T, z), expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("batched", [False, True])
+def test_lu_solves_both_ways(dtype, batched):
+    gen = torch.Generator().manual_seed(2)
+    shape = (3, 5, 5) if batched else (5, 5)
+    m = torch.randn(shape, generator=gen, dtype=dtype) + 3 * torch.eye(5, dtype=dtype)
+    b = torch.randn(shape[:-1], generator=gen, dtype=dtype)
+    lu = LU(m.clone())
+    assert (lu._lapack is None) is batched  # LAPACK for a single CPU matrix
+    assert not bool(lu.singular.any())
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {}
+    expected = torch.linalg.solve(m, b.unsqueeze(-1)).squeeze(-1)
+    torch.testing.assert_close(lu.solve(b), expected, **tol)
+    expected_t = torch.linalg.solve(m.transpose(-1, -2), b.unsqueeze(-1)).squeeze(-1)
+    torch.testing.assert_close(lu.solve(b, transpose=True), expected_t, **tol)
+
+
+def test_lu_reports_singular_and_non_finite():
+    assert bool(LU(torch.zeros(3, 3, dtype=torch.float64)).singular)
+    m = torch.eye(3, dtype=torch.float64)
+    m[1, 1] = float("nan")
+    assert bool(LU(m).singular)
+    assert LU(torch.zeros(2, 3, 3)).singular.tolist() == [True, True]
+
+
+def _leontief(n, seed, signed=False):
+    gen = torch.Generator().manual_seed(seed)
+    if signed:
+        a = torch.randn(n, n, generator=gen, dtype=torch.float64)
+        a *= 0.9 / float(torch.linalg.eigvals(a).abs().max())
+    else:
+        a = torch.rand(n, n, generator=gen, dtype=torch.float64)
+        a *= 0.9 / float(torch.linalg.eigvals(a).abs().max())
+    return a, torch.rand(n, generator=gen, dtype=torch.float64) + 0.1
+
+
+@pytest.mark.parametrize(
+    ("n", "signed", "solver", "handed_over"),
+    [(300, False, "newton", False), (700, True, "newton", True)],
+)
+def test_default_uses_the_cheap_jacobian(n, signed, solver, handed_over):
+    """Through pce.do(Scale): Newton from init at 300 scalars (cheap Jacobian), and at 700 on a
+    signed table (eigenvalues filling a disc) Anderson hands over to Newton early; the solution
+    and the gradient match the dense solve."""
+    a, y = _leontief(n, seed=n, signed=signed)
+    c = torch.linspace(0.5, 1.5, n, dtype=torch.float64)
+    alpha = torch.full((n,), 0.95, dtype=torch.float64, requires_grad=True)
+    with poutine.trace() as tracer, pce.do(actions={"x": pce.Scale(alpha)}):
+        x = pce.equilibrate("io", {"x": lambda x: a @ x + y}, init={"x": torch.zeros(n)})["x"]
+    (grad,) = torch.autograd.grad(c @ x, alpha)
+    info = tracer.trace.nodes["x"]["infer"]["equilibrium"]
+    assert info["solver"] == solver
+    assert bool(info["handovers"]) is handed_over
+    if handed_over:
+        assert info["handovers"][0]["iteration"] <= 15 and "slow" in info["handovers"][0]["reason"]
+    alpha_ref = alpha.detach().clone().requires_grad_()
+    m = torch.eye(n, dtype=torch.float64) - alpha_ref[:, None] * a
+    x_ref = torch.linalg.solve(m, alpha_ref * y)
+    (grad_ref,) = torch.autograd.grad(c @ x_ref, alpha_ref)
+    torch.testing.assert_close(x.detach(), x_ref.detach(), rtol=1e-11, atol=0)
+    torch.testing.assert_close(grad, grad_ref, rtol=1e-10, atol=0)
