@@ -58,7 +58,7 @@ TRACEABLE = {
 def test_traced_jacobian_matches_jacrev(name):
     f, affine = TRACEABLE[name]
     z = torch.randn(N, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    jac, is_affine = tj.trace_jacobian(f, z)
+    jac, is_affine, _ = tj.trace_jacobian(f, z)
     torch.testing.assert_close(jac, torch.func.jacrev(f)(z), rtol=1e-12, atol=1e-12)
     assert is_affine is affine
     checked = cheap_jacobian(f, z)
@@ -165,3 +165,47 @@ def test_default_uses_the_cheap_jacobian(n, signed, solver, handed_over):
     (grad_ref,) = torch.autograd.grad(c @ x_ref, alpha_ref)
     torch.testing.assert_close(x.detach(), x_ref.detach(), rtol=1e-11, atol=0)
     torch.testing.assert_close(grad, grad_ref, rtol=1e-10, atol=0)
+
+
+def test_a_black_box_jacobian_keeps_anderson_going():
+    """Above 600 scalars the early hand-over is conditional: with a Jacobian that cannot be
+    traced (flip has no rule) Anderson continues under the black-box budget, recorded."""
+    n = 700
+    a, y = _leontief(n, seed=5, signed=True)
+    perm = torch.arange(n - 1, -1, -1)
+    a = a[:, perm]  # (a[:, perm]) @ x.flip(0) == a @ x
+
+    with poutine.trace() as tracer:
+        x = pce.equilibrate("bb", {"x": lambda x: a @ x.flip(0) + y}, init={"x": torch.zeros(n)})[
+            "x"
+        ]
+    info = tracer.trace.nodes["x"]["infer"]["equilibrium"]
+    first = info["handovers"][0]
+    assert (first["from"], first["to"]) == ("anderson", "anderson")
+    assert "not cheap" in first["reason"]
+    expected = torch.linalg.solve(torch.eye(n, dtype=torch.float64) - a[:, perm], y)
+    torch.testing.assert_close(x, expected, rtol=1e-10, atol=0)
+
+
+def test_ownership_of_the_traced_jacobian():
+    """Newton may overwrite a fresh Jacobian in place, never a user's tensor behind it."""
+    z = torch.zeros(N, dtype=torch.float64)
+    owned = {
+        "A @ x + y": tj.trace_jacobian(lambda x: A @ x + Y, z)[2],
+        "(A @ x).to(float64)": tj.trace_jacobian(lambda x: (A @ x).to(torch.float64), z)[2],
+        "x @ A.T": tj.trace_jacobian(lambda x: x @ A.T, z)[2],
+        "scale * (A @ x)": tj.trace_jacobian(lambda x: SCALE * (A @ x), z)[2],
+        "tanh": tj.trace_jacobian(torch.tanh, z)[2],
+    }
+    assert owned == {
+        "A @ x + y": False,
+        "(A @ x).to(float64)": False,
+        "x @ A.T": False,
+        "scale * (A @ x)": True,
+        "tanh": True,
+    }
+    a_before = A.clone()
+    with pce.do(actions={"x": pce.Scale(torch.ones(N, dtype=torch.float64))}):
+        pce.equilibrate("s", {"x": lambda x: 0.1 * (A @ x) + Y}, init={"x": z})
+    pce.equilibrate("s", {"x": lambda x: 0.1 * A @ x + Y}, init={"x": z})
+    assert torch.equal(A, a_before)

@@ -12,7 +12,6 @@ from ..errors import EquilibriumError
 from .solver_core import SolverCore
 from .solvers import ForwardResult, anderson, newton, picard
 from .solvers.adjoint import direct_solve, lu_refined_solve
-from .solvers.common import relative_residual
 from .solvers.jacobian import cheap_jacobian
 
 #: systems of at most this many scalars start with Newton when no solver is chosen
@@ -45,9 +44,11 @@ class AutoSolver(SolverCore):
     Jacobian is cheap (:func:`~.solvers.jacobian.cheap_jacobian`: traced in ``O(n²)``, e.g.
     matrix products with constants and elementwise operations; it is traced once, at ``init``).
     Larger systems start with Anderson under a :class:`~.solvers.common.StallMonitor`: when it
-    diverges, stagnates or is predicted to need more than ``n / 4`` further iterations (``n /
-    50`` with a cheap Jacobian, checked every :data:`TRACED_STALL_WINDOW` iterations: where
-    one LU is cheaper than the remaining forward and adjoint iterations), Newton takes over
+    diverges, stagnates or is predicted to need more than ``n / 4`` further iterations (single
+    systems up to :data:`DIRECT_MAX_SIZE` scalars: ``n / 50``, checked every
+    :data:`TRACED_STALL_WINDOW` iterations, because with a cheap Jacobian one LU costs less
+    than the remaining forward and adjoint iterations; the Jacobian is traced then, and if it
+    is not cheap Anderson continues under the ``n / 4`` budget), Newton takes over
     from Anderson's best iterate (reusing the traced Jacobian when the map is affine), then an
     unmonitored Anderson, then Picard from ``init``. A solution that is not attracting makes
     Picard retry from ``init``. ``infer["equilibrium"]`` records the solver that produced the
@@ -93,50 +94,69 @@ class AutoSolver(SolverCore):
             handover.update(self._retry, iteration=0)
             result.state.update(solver="picard", handovers=[handover])
             return result
-        # a single system's Jacobian is traced once: when it is cheap, Newton costs one LU
-        traced = None
-        if z0.dim() == 1 and NEWTON_MAX_SIZE < n <= DIRECT_MAX_SIZE:
+        # a single system's Jacobian is traced: when it is cheap, Newton costs about one LU
+        single = z0.dim() == 1 and NEWTON_MAX_SIZE < n <= DIRECT_MAX_SIZE
+        traced, traced_at = None, z0
+        if single and n <= TRACED_NEWTON_MAX_SIZE:
             traced = cheap_jacobian(f, z0)
-        newton_first = n <= NEWTON_MAX_SIZE or (traced is not None and n <= TRACED_NEWTON_MAX_SIZE)
+        newton_first = n <= NEWTON_MAX_SIZE or traced is not None
+        black_box = ("anderson", (STALL_WINDOW, max(3 * STALL_WINDOW, n / 4)))
         if newton_first:
             plan = [("newton", None), ("anderson", None), ("picard", None)]
+        elif single:  # optimistic: an early hand-over pays if the Jacobian is cheap (checked then)
+            window = TRACED_STALL_WINDOW
+            plan = [("anderson", (window, max(3 * window, n / TRACED_BUDGET_DIVISOR)))]
+            plan += [("newton", None), ("anderson", None), ("picard", None)]
         else:
-            divisor = 4 if traced is None else TRACED_BUDGET_DIVISOR
-            window = STALL_WINDOW if traced is None else TRACED_STALL_WINDOW
-            plan = [("anderson", (window, max(3 * window, n / divisor))), ("newton", None)]
-            plan += [("anderson", None), ("picard", None)]
+            plan = [black_box, ("newton", None), ("anderson", None), ("picard", None)]
         self._first_method = plan[0][0]
         handovers, total, history = [], 0, None
-        best, result = z0, None
-        for index, (method, budget) in enumerate(plan):
+        best, result, index = z0, None, 0
+        best_residual = torch.full(z0.shape[:-1], float("inf"), dtype=z0.dtype)
+        while index < len(plan):
+            method, budget = plan[index]
             start = z0 if method == "picard" or newton_first else best
-            reuse = traced is not None and (start is z0 or traced[1])  # affine: J everywhere
+            reuse = traced is not None and (start is traced_at or traced[1])  # affine: any z
             jacobian = traced[0] if reuse and method == "newton" else None
-            result = self._stage(method, budget, f, start, tol, max_iter, jacobian)
+            # after Anderson its Ritz values check stability: Newton may overwrite a fresh J
+            overwrite = jacobian is not None and traced[2] and history is not None
+            result = self._stage(method, budget, f, start, tol, max_iter, jacobian, overwrite)
             total += result.iterations
             history = result.state.get("history", history)
             if bool(result.converged.all()):
                 break
-            best = _better(f, best, result.z, self.atol)
+            best, best_residual = _better(best, best_residual, result)
+            reason = _failure_reason(method, result)
+            if index == 0 and single and not newton_first and reason.startswith("slow"):
+                traced, traced_at = cheap_jacobian(f, best), best
+                if traced is None:  # a black-box Jacobian: Newton only pays much later
+                    plan.insert(1, black_box)
+                    reason += "; the Jacobian is not cheap, so Anderson continues"
             if index + 1 < len(plan):
                 handovers.append(
-                    {
-                        "from": method,
-                        "to": plan[index + 1][0],
-                        "reason": _failure_reason(method, result),
-                        "iteration": total,
-                    }
+                    {"from": method, "to": plan[index + 1][0], "reason": reason, "iteration": total}
                 )
+            index += 1
         result.state.update(solver=method, handovers=handovers)
         if history is not None:  # Anderson's differences: Ritz values for the stability check
             result.state.setdefault("history", history)
         result.iterations = total
         return result
 
-    def _stage(self, method, budget, f, z0, tol, max_iter, jacobian=None) -> ForwardResult:
+    def _stage(
+        self, method, budget, f, z0, tol, max_iter, jacobian=None, overwrite=False
+    ) -> ForwardResult:
         max_iter = max_iter if self.max_iter else STAGE_MAX_ITER[method]
         if method == "newton":
-            return newton(f, z0, tol=tol, max_iter=max_iter, atol=self.atol, jacobian=jacobian)
+            return newton(
+                f,
+                z0,
+                tol=tol,
+                max_iter=max_iter,
+                atol=self.atol,
+                jacobian=jacobian,
+                overwrite_jacobian=overwrite,
+            )
         if method == "picard":
             return picard(f, z0, tol=tol, max_iter=max_iter, atol=self.atol)
         window, budget = budget if budget is not None else (0, float("inf"))
@@ -160,11 +180,15 @@ class AutoSolver(SolverCore):
             return direct_solve(vjp, g)
 
 
-def _better(f, a: torch.Tensor, b: torch.Tensor, atol: float) -> torch.Tensor:
-    """Per batch element, the one of ``a``, ``b`` with the smaller residual (finite first)."""
-    ra = relative_residual(a, f(a), atol).nan_to_num(float("inf"))
-    rb = relative_residual(b, f(b), atol).nan_to_num(float("inf"))
-    return torch.where((rb < ra).unsqueeze(-1), b, a)
+def _better(best: torch.Tensor, best_residual: torch.Tensor, result: ForwardResult):
+    """Per batch element, the better of ``best`` (residual ``best_residual``; ``init`` starts
+    at infinity) and a stage's best iterate (residuals as reported: no extra evaluations)."""
+    residual = result.residual.detach().nan_to_num(float("inf"), float("inf"), float("inf"))
+    better = residual < best_residual
+    return (
+        torch.where(better.unsqueeze(-1), result.z, best),
+        torch.where(better, residual, best_residual),
+    )
 
 
 def _failure_reason(method: str, result: ForwardResult) -> str:

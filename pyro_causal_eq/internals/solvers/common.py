@@ -60,30 +60,35 @@ def is_finite(z: torch.Tensor) -> bool:
 class StallMonitor:
     """Decides when an iterative solver should hand over to a direct one: its best residual
     diverges (``divergence`` times above the best), stagnates (less than 10 % lower over
-    ``window`` iterations) or converges so slowly that more than ``budget`` further iterations
-    are predicted (geometric rate over the last window).
+    ``window`` iterations, measured from the first update) or converges so slowly that more
+    than ``budget`` further iterations are predicted (geometric rate over the last window).
 
     >>> monitor = StallMonitor(window=2, budget=10, tol=1e-12)
-    >>> [monitor.update(k, 0.9**k, 0.9**k) for k in range(1, 5)]
-    [None, None, None, 'slow (rate 0.9: ~258 more iterations predicted)']
+    >>> [monitor.update(k, 0.9**k, 0.9**k) for k in range(1, 4)]
+    [None, 'slow (rate 0.9: ~260 more iterations predicted)', None]
     """
 
     def __init__(self, window: int, budget: float, tol: float, divergence: float = 1e3):
         self.window, self.budget, self.tol, self.divergence = window, budget, tol, divergence
-        self._checkpoint: float | None = None
+        self._checkpoint: tuple[int, float] | None = None
 
     def update(self, iteration: int, best: float, current: float) -> str | None:
-        """The reason to hand over after ``iteration`` (``None``: keep iterating)."""
+        """The reason to hand over after ``iteration`` (``None``: keep iterating). The first
+        call sets the reference point, so the first verdict comes at the first multiple of
+        ``window`` after it."""
         if not current <= self.divergence * best:  # also NaN
             return f"diverging (residual {current:.3g}, best {best:.3g})"
+        if self._checkpoint is None:
+            self._checkpoint = (iteration, best)
+            return None
         if iteration % self.window:
             return None
-        previous, self._checkpoint = self._checkpoint, best
-        if previous is None or best <= self.tol:
+        (start, previous), self._checkpoint = self._checkpoint, (iteration, best)
+        if best <= self.tol or iteration <= start:
             return None
-        if not best < 0.9 * previous:
+        if not best < 0.9 ** ((iteration - start) / self.window) * previous:
             return f"stagnating (residual {best:.3g} after {iteration} iterations)"
-        rate = (best / previous) ** (1.0 / self.window)
+        rate = (best / previous) ** (1.0 / (iteration - start))
         remaining = math.log(self.tol / best) / math.log(rate)
         if remaining > self.budget:
             return f"slow (rate {rate:.3g}: ~{remaining:.0f} more iterations predicted)"

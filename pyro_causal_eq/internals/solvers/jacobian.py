@@ -58,18 +58,18 @@ def dense_jacobian(f: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor) -
     return jac.movedim(0, -2) if batch_shape else jac
 
 
-def cheap_jacobian(f, z: torch.Tensor) -> tuple[torch.Tensor, bool] | None:
-    """``(∂f/∂z, affine)`` at a 1-D ``z`` when the Jacobian is cheap: traced
+def cheap_jacobian(f, z: torch.Tensor) -> tuple[torch.Tensor, bool, bool] | None:
+    """``(∂f/∂z, affine, owned)`` at a 1-D ``z`` when the Jacobian is cheap: traced
     (:func:`~.traced_jacobian.trace_jacobian`) and in agreement with an exact vector-Jacobian
     product at a pseudo-random cotangent; else ``None`` (and ``f`` is marked untraceable).
 
     >>> A = torch.tensor([[0.5, 0.25], [0.0, 0.5]], dtype=torch.float64)
-    >>> jac, affine = cheap_jacobian(lambda x: A @ x + 1.0, torch.zeros(2, dtype=torch.float64))
-    >>> bool(torch.equal(jac, A)), affine
-    (True, True)
+    >>> jac, affine, owned = cheap_jacobian(lambda x: A @ x + 1.0, torch.zeros(2).double())
+    >>> bool(torch.equal(jac, A)), affine, owned  # owned: a fresh tensor (here: A itself)
+    (True, True, False)
     """
     try:
-        jac, affine = trace_jacobian(f, z)
+        jac, affine, owned = trace_jacobian(f, z)
     except Untraceable:
         _mark_untraceable(f)
         return None
@@ -79,12 +79,15 @@ def cheap_jacobian(f, z: torch.Tensor) -> tuple[torch.Tensor, bool] | None:
         out, pullback = torch.func.vjp(f, z.detach())
         (exact,) = pullback(u.to(out.dtype))
     exact = exact.detach()
-    # rounding of u·J is below n ε ||u|| ||J||_F; a wrong rule errs by O(||u|| ||J||)
-    scale = float(torch.linalg.vector_norm(u)) * float(torch.linalg.matrix_norm(jac))
-    tolerance = (1e3 if z.dtype == torch.float64 else 10.0) * torch.finfo(z.dtype).eps
     error = float(torch.linalg.vector_norm(u @ jac - exact))
-    if error <= tolerance * max(scale + float(exact.norm()), torch.finfo(z.dtype).tiny):
-        return jac, affine
+    tolerance = (1e3 if z.dtype == torch.float64 else 10.0) * torch.finfo(z.dtype).eps
+    tiny = torch.finfo(z.dtype).tiny
+    if error <= tolerance * max(float(torch.linalg.vector_norm(exact)), tiny):
+        return jac, affine, owned
+    # rounding of u·J is below n ε ||u|| ||J||_F (cancellation); a wrong rule errs by O(||u|| ||J||)
+    scale = float(torch.linalg.vector_norm(u)) * float(torch.linalg.matrix_norm(jac))
+    if error <= tolerance * max(scale, tiny):
+        return jac, affine, owned
     _mark_untraceable(f)
     return None
 

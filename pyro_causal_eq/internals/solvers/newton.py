@@ -27,6 +27,7 @@ def newton(
     max_iter: int = 50,
     atol: float = 0.0,
     jacobian: torch.Tensor | None = None,
+    overwrite_jacobian: bool = False,
 ) -> ForwardResult:
     """Solve ``z = f(z)`` by globalized Newton steps on ``r(z) = z - f(z)``, per batch element.
 
@@ -46,6 +47,8 @@ def newton(
     :param max_iter: maximal number of Newton steps.
     :param atol: floor of the residual's denominator.
     :param jacobian: ``∂f/∂z`` at ``z0`` when the caller has it (used by the first step).
+    :param overwrite_jacobian: the first step may turn ``jacobian`` into ``I - J`` in place
+        (saves a copy; then ``state["jacobian"]`` is absent after a one-step solve).
 
     >>> result = newton(lambda z: 0.5 * z + 1.0, torch.zeros(1, dtype=torch.float64))
     >>> float(result.z), result.iterations
@@ -59,15 +62,21 @@ def newton(
     while iterations < max_iter and not bool(((residual <= tol) | stalled).all()):
         if not (is_finite(fz) and is_finite(z)):
             break
-        jac = jacobian if iterations == 0 and jacobian is not None else dense_jacobian(f, z)
-        m = -jac
+        given = iterations == 0 and jacobian is not None
+        jac = jacobian if given else dense_jacobian(f, z)
+        consume = given and overwrite_jacobian
+        m = jac.neg_() if consume else -jac
         m.diagonal(dim1=-2, dim2=-1).add_(1.0)  # I - J without a separate identity
         lu = LU(m)  # may overwrite m
-        state = {"lu": lu, "jacobian": jac, "singular_lu": lu.singular}
+        jac = None if consume else jac
+        state = {"lu": lu, "singular_lu": lu.singular}
+        if jac is not None:
+            state["jacobian"] = jac
         active = ~((residual <= tol) | stalled)
         z, fz, failed = _newton_step(f, z, fz, lu, lu.singular, active, tol, atol)
         if bool(failed.any()):
             eye = torch.eye(n, dtype=z.dtype, device=z.device)  # rare: allocate only here
+            jac = dense_jacobian(f, z) if jac is None else jac  # failed: z unchanged
             z, fz, stuck = _levenberg_marquardt_step(f, z, fz, eye - jac, failed)
             stalled = stalled | stuck
         residual = relative_residual(z, fz, atol)

@@ -65,6 +65,8 @@ class JacobianTracer(TorchFunctionMode):
         self.x, self.n = x, x.shape[-1]
         #: no operation so far made the Jacobian depend on ``x`` (the map is affine)
         self.affine = True
+        #: ids of values whose Jacobian is a fresh tensor (no view or alias of any input)
+        self.owned: set[int] = set()
         # id -> (tensor, jacobian of shape tensor.shape + (n,) or IDENTITY); the tensor is
         # kept so its id is not reused during the trace
         self.jacobians: dict[int, tuple[torch.Tensor, object]] = {id(x): (x, IDENTITY)}
@@ -118,6 +120,15 @@ class JacobianTracer(TorchFunctionMode):
             if jac is not IDENTITY and tuple(jac.shape) != (*out.shape, self.n):
                 raise Untraceable(f"{name}: Jacobian shape {tuple(jac.shape)} for {out.shape}")
             self.jacobians[id(out)] = (out, jac)
+            if jac is not IDENTITY and jac._base is None:
+                inputs = [*_tensors(args, kwargs)]
+                inputs += [j for j in map(self.jacobian, inputs) if isinstance(j, torch.Tensor)]
+                try:
+                    fresh = all(jac.data_ptr() != t.data_ptr() for t in inputs)
+                except RuntimeError:  # no storage (a torch.func wrapper): assume shared
+                    fresh = False
+                if fresh:
+                    self.owned.add(id(out))
         return out
 
 
@@ -156,7 +167,8 @@ def _linear_combination(tracer, out, terms) -> object:
             part = torch.diag_embed(torch.as_tensor(coefficient, dtype=out.dtype).expand(out.shape))
         else:
             part = _column(coefficient, out) * tracer.dense(jac)
-            part = part.expand(*out.shape, tracer.n)
+            if part.shape != (*out.shape, tracer.n):
+                part = part.expand(*out.shape, tracer.n)
         total = part if total is None else total + part
     return total
 
@@ -368,13 +380,15 @@ def traced_jacobian(f: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor) 
 
 def trace_jacobian(
     f: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor
-) -> tuple[torch.Tensor, bool]:
-    """``(∂f/∂z, affine)`` at a 1-D ``z``: ``affine`` when no traced operation was nonlinear
-    (the Jacobian is then the same everywhere, along this code path of ``f``).
+) -> tuple[torch.Tensor, bool, bool]:
+    """``(∂f/∂z, affine, owned)`` at a 1-D ``z``: ``affine`` when no traced operation was
+    nonlinear (the Jacobian is then the same everywhere, along this code path of ``f``),
+    ``owned`` when the Jacobian is a fresh tensor that the caller may overwrite (not, e.g.,
+    the matrix ``A`` of ``A @ x`` itself).
 
     >>> A = torch.tensor([[0.5, 0.25], [0.0, 0.5]])
-    >>> [trace_jacobian(g, torch.zeros(2))[1] for g in (lambda x: A @ x + 1, torch.tanh)]
-    [True, False]
+    >>> [trace_jacobian(g, torch.zeros(2))[1:] for g in (lambda x: A @ x + 1, torch.tanh)]
+    [(True, False), (False, True)]
     """
     if z.dim() != 1:
         raise Untraceable("batched input")
@@ -382,11 +396,13 @@ def trace_jacobian(
     tracer = JacobianTracer(x)
     with torch.no_grad(), tracer:
         out = f(x)
-    jac = tracer.jacobian(out)
+    jac, owned = tracer.jacobian(out), id(out) in tracer.owned
     if jac is None:
-        jac = torch.zeros(out.shape[-1], z.shape[-1], dtype=z.dtype, device=z.device)
+        jac, owned = torch.zeros(out.shape[-1], z.shape[-1], dtype=z.dtype, device=z.device), True
     elif jac is IDENTITY:
-        jac = tracer.dense(jac)
+        jac, owned = tracer.dense(jac), True
     if tuple(jac.shape) != (z.shape[-1], z.shape[-1]):
         raise Untraceable(f"Jacobian of shape {tuple(jac.shape)}")
-    return jac.to(z.dtype), tracer.affine
+    if jac.dtype != z.dtype:
+        jac, owned = jac.to(z.dtype), True
+    return jac, tracer.affine, owned
