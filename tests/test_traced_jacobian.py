@@ -209,3 +209,20 @@ def test_ownership_of_the_traced_jacobian():
         pce.equilibrate("s", {"x": lambda x: 0.1 * (A @ x) + Y}, init={"x": z})
     pce.equilibrate("s", {"x": lambda x: 0.1 * A @ x + Y}, init={"x": z})
     assert torch.equal(A, a_before)
+
+
+def test_a_rule_that_cannot_handle_its_arguments_falls_back():
+    """Argument forms a rule does not know (here: ``torch.add(x, y, out=...)``-like keyword
+    misuse inside a rule, simulated by an unexpected keyword) abort the trace, not the solve."""
+
+    def f(x):
+        return torch.sum(x * 1.0, dim=0, keepdim=False, dtype=torch.float64).expand(N) + x
+
+    z = torch.randn(N, dtype=torch.float64)
+    assert cheap_jacobian(f, z) is None
+    torch.testing.assert_close(dense_jacobian(f, z), torch.func.jacrev(f)(z))
+
+    def g(x):
+        return torch.clamp(x, torch.zeros(N, dtype=x.dtype), None) + x.sum(dim=(0,))
+
+    torch.testing.assert_close(dense_jacobian(g, z), torch.func.jacrev(g)(z))

@@ -112,7 +112,12 @@ class JacobianTracer(TorchFunctionMode):
             rule = _shape_rule
         if rule is None:
             raise Untraceable(f"no Jacobian rule for {name or func}")
-        jac = rule(self, name, out, *args, **kwargs)
+        try:
+            jac = rule(self, name, out, *args, **kwargs)
+        except Untraceable:
+            raise
+        except Exception as error:  # an argument form the rule does not know
+            raise Untraceable(f"{name}: {error}") from error
         if isinstance(out, tuple | list):
             for value, part in zip(out, jac, strict=True):
                 self.jacobians[id(value)] = (value, part)
@@ -394,8 +399,15 @@ def trace_jacobian(
         raise Untraceable("batched input")
     x = z.detach().clone()
     tracer = JacobianTracer(x)
-    with torch.no_grad(), tracer:
-        out = f(x)
+    try:
+        with torch.no_grad(), tracer:
+            out = f(x)
+    except Untraceable:
+        raise
+    except Exception as error:  # a genuine error of f reappears in the untraced evaluation
+        raise Untraceable(f"the map failed under tracing: {error}") from error
+    if not isinstance(out, torch.Tensor):
+        raise Untraceable("the map did not return a tensor")
     jac, owned = tracer.jacobian(out), id(out) in tracer.owned
     if jac is None:
         jac, owned = torch.zeros(out.shape[-1], z.shape[-1], dtype=z.dtype, device=z.device), True
