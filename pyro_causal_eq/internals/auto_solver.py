@@ -90,8 +90,9 @@ class AutoSolver(SolverCore):
         n = z0.shape[-1]
         if self._retry is not None:
             result = self._stage("picard", None, f, z0, tol, max_iter)
-            handover = {"from": "newton", "to": "picard"}
-            handover.update(self._retry, iteration=0)
+            retry = self._retry
+            handover = {"from": retry["from"], "to": "picard", "reason": retry["reason"]}
+            handover["iteration"] = 0
             result.state.update(solver="picard", handovers=[handover])
             return result
         # a single system's Jacobian is traced: when it is cheap, Newton costs about one LU
@@ -147,28 +148,13 @@ class AutoSolver(SolverCore):
         self, method, budget, f, z0, tol, max_iter, jacobian=None, overwrite=False
     ) -> ForwardResult:
         max_iter = max_iter if self.max_iter else STAGE_MAX_ITER[method]
+        common = {"tol": tol, "max_iter": max_iter, "atol": self.atol}
         if method == "newton":
-            return newton(
-                f,
-                z0,
-                tol=tol,
-                max_iter=max_iter,
-                atol=self.atol,
-                jacobian=jacobian,
-                overwrite_jacobian=overwrite,
-            )
+            return newton(f, z0, **common, jacobian=jacobian, overwrite_jacobian=overwrite)
         if method == "picard":
-            return picard(f, z0, tol=tol, max_iter=max_iter, atol=self.atol)
+            return picard(f, z0, **common)
         window, budget = budget if budget is not None else (0, float("inf"))
-        return anderson(
-            f,
-            z0,
-            tol=tol,
-            max_iter=max_iter,
-            atol=self.atol,
-            stall_window=window,
-            stall_budget=budget,
-        )
+        return anderson(f, z0, **common, stall_window=window, stall_budget=budget)
 
     def adjoint(self, vjp, g, result, tol, max_iter):
         if "lu" in result.state or g.shape[-1] <= 16:

@@ -87,8 +87,7 @@ class JacobianTracer(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        traced = [a for a in _tensors(args, kwargs) if self.jacobian(a) is not None]
-        if not traced:
+        if all(self.jacobian(a) is None for a in _tensors(args, kwargs)):
             return out
         name = getattr(func, "__name__", "")
         if name in ("__get__", "__len__", "size", "dim", "numel", "is_floating_point"):
@@ -96,9 +95,9 @@ class JacobianTracer(TorchFunctionMode):
             if isinstance(out, torch.Tensor) and out.is_floating_point() and out is not args[0]:
                 raise Untraceable("a tensor property of a traced tensor")
             return out
-        if name in _CONSTANT or name.endswith("_") and not name.endswith("__"):
-            if name in _CONSTANT:
-                return out
+        if name in _CONSTANT:
+            return out
+        if name.endswith("_") and not name.endswith("__"):
             raise Untraceable(f"in-place operation {name}")
         results = out if isinstance(out, tuple | list) else (out,)
         if not all(isinstance(r, torch.Tensor) for r in results):
@@ -161,9 +160,9 @@ def _linear_combination(tracer, out, terms) -> object:
     """``Σ c_k J_k`` over ``terms = [(c_k, J_k)]`` broadcast to ``out``'s shape (``J_k``
     ``None``: no term); the identity stays lazy when it passes through unchanged."""
     terms = [(c, j) for c, j in terms if j is not None]
-    if len(terms) == 1 and terms[0][1] is IDENTITY and terms[0][0] is None:
-        if out.shape == tracer.x.shape:
-            return IDENTITY
+    lazy = len(terms) == 1 and terms[0][0] is None and terms[0][1] is IDENTITY
+    if lazy and out.shape == tracer.x.shape:
+        return IDENTITY
     total = None
     for coefficient, jac in terms:
         if coefficient is None:
