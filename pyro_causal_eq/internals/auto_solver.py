@@ -119,9 +119,9 @@ class AutoSolver(SolverCore):
             start = z0 if method == "picard" or newton_first else best
             reuse = traced is not None and (start is traced_at or traced[1])  # affine: any z
             jacobian = traced[0] if reuse and method == "newton" else None
-            # after Anderson its Ritz values check stability: Newton may overwrite a fresh J
-            overwrite = jacobian is not None and traced[2] and history is not None
+            overwrite = jacobian is not None and traced[2]  # a fresh J: Newton forms I - J in it
             result = self._stage(method, budget, f, start, tol, max_iter, jacobian, overwrite)
+            traced = None if overwrite else traced
             total += result.iterations
             history = result.state.get("history", history)
             if bool(result.converged.all()):

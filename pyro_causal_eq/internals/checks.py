@@ -42,12 +42,16 @@ def check_equilibrium(options, f, result: ForwardResult, system: str) -> None:
     n = result.z.shape[-1]
     dense = options.check == "always" or n <= options.check_size
     jac = result.state.get("jacobian")  # Newton's last Jacobian stands in for J
+    bound = result.state.get("norm_bound")  # ... or its norm bound, when I - J replaced it
+    newton = jac is not None or bound is not None
     history = result.state.get("history")
-    if jac is not None and not dense and history is not None and options.require_stable:
+    if newton and not dense and history is not None and options.require_stable:
         # Newton after Anderson: Anderson's Ritz values settle clear contractions for free
         if bool((stability.ritz_radius(*history) < 1.0).all()):
             return
-    if jac is None and dense:
+    if bound is not None and bool((bound < 0.99).all()):
+        return
+    if jac is None and (dense or newton):
         jac = dense_jacobian(f, result.z).detach()
     if jac is not None:
         _check_with_jacobian(options, jac, dense, result, system)

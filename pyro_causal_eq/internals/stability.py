@@ -7,16 +7,15 @@ from collections.abc import Callable
 
 import torch
 
+from .solvers.norm_bound import norm_bound
 
-def norm_bound(jac: torch.Tensor) -> torch.Tensor:
-    """``min(||J||₁, ||J||∞)``: an upper bound of the spectral radius. Below one, ``I - J`` is
-    invertible (Neumann series) and the fixed point attracting, with no factorization.
-
-    >>> norm_bound(torch.tensor([[0.5, 0.2], [0.1, 0.3]]))  # column sums 0.6, 0.5
-    tensor(0.6000)
-    """
-    absolute = jac.abs()
-    return torch.minimum(absolute.sum(-1).amax(-1), absolute.sum(-2).amax(-1))
+__all__ = [
+    "norm_bound",
+    "power_radius",
+    "relative_smallest_singular_value",
+    "ritz_radius",
+    "spectral_radius",
+]
 
 
 def relative_smallest_singular_value(jac: torch.Tensor) -> torch.Tensor:

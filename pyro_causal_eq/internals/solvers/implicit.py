@@ -30,9 +30,12 @@ class _Products:
     """``Jᵀv`` (and, lazily, ``J v`` by the double-vjp trick) at ``ẑ``, plus the two solves with
     ``I - J``; shared by the operators below.
 
-    The products come from the graph of the final step's ``f(z₁)`` (``z₁ == ẑ``) until a
-    backward with ``create_graph=True`` runs: later passes (of a higher derivative) may free
-    that graph, so from then on a private graph ``f(ẑ)`` is built once and used instead.
+    During the first backward pass the products come from the graph of the final step's
+    ``f(z₁)`` (``z₁ == ẑ``), lent by :class:`_CorrectionStep2` for the duration of its adjoint
+    solve: held here, that graph (which leads back to the nodes holding this object) would be
+    a reference cycle through C++ that the garbage collector cannot see, and every solve's
+    factorization would leak. Products of later passes (higher derivatives, ``J v``) use a
+    private graph ``f(ẑ)`` from a detached leaf, built once.
     """
 
     def __init__(self, f, z_star, adjoint_solver, linear_solver, tol):
@@ -44,8 +47,8 @@ class _Products:
         self.scale: float | None = None
         self._dual = None
 
-    def _graph(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if not self.higher_order:
+    def _graph(self, shared: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        if shared and self.shared is not None and not self.higher_order:
             return self.shared
         if self.private is None:
             with torch.enable_grad():
@@ -61,7 +64,7 @@ class _Products:
     def jvp(self, v: torch.Tensor) -> torch.Tensor:
         self.higher_order = True  # only higher derivatives need J v
         if self._dual is None:
-            f_out, z_in = self._graph()
+            f_out, z_in = self._graph(shared=False)  # kept: must not hold the shared graph
             with torch.enable_grad():
                 w = torch.zeros_like(f_out, requires_grad=True)
                 (vjp_w,) = torch.autograd.grad(f_out, z_in, w, create_graph=True, allow_unused=True)
@@ -166,21 +169,42 @@ class _CorrectionStep(torch.autograd.Function):
         return _SolveTransposed.apply(g, ctx.products), None
 
 
-class _CorrectionStep2(_CorrectionStep):
-    """The last correction step; records the scale of the adjoint solve it starts (the
-    first-order cotangent reaching :class:`_HigherOrderOnly` is that solve's residual)."""
+class _CorrectionStep2(torch.autograd.Function):
+    """The last correction step ``r ↦ P (r - r₀)`` (value zero, derivative ``P``), given the
+    final step's ``z₁`` and ``f(z₁)`` as saved tensors: their graph provides the products of
+    its adjoint solve. Records the scale of that solve (the first-order cotangent reaching
+    :class:`_HigherOrderOnly` is its residual)."""
+
+    @staticmethod
+    def vmap(info, in_dims, r, products, z, f_out):  # noqa: D102
+        return torch.zeros_like(r), in_dims[0]
+
+    @staticmethod
+    def forward(r, products, z, f_out):  # noqa: D102
+        return torch.zeros_like(r)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):  # noqa: D102
+        ctx.products = inputs[1]
+        ctx.save_for_backward(inputs[2], inputs[3])
+        ctx.set_materialize_grads(False)  # a cut path gives None: skip the solve
 
     @staticmethod
     def backward(ctx, g):  # noqa: D102
         if g is None:
-            return None, None
+            return None, None, None, None
         products = ctx.products
-        u = _SolveTransposed.apply(g, products)
+        z, f_out = ctx.saved_tensors
+        products.shared = (f_out, z)
+        try:
+            u = _SolveTransposed.apply(g, products)
+        finally:
+            products.shared = None  # see _Products: never kept
         sizes = (_norm(g), _norm(u))
         products.scale = None if None in sizes else max(sizes)
         if torch.is_grad_enabled():  # create_graph: later passes may free the shared graph
             products.higher_order = True
-        return u, None
+        return u, None, None, None
 
 
 class _CorrectionStep1(_CorrectionStep):
@@ -286,5 +310,4 @@ def attach_implicit_gradient(
         z = _HigherOrderOnly.apply(z, products)
         f_out = f(z)
         # z == ẑ in value: products with J(ẑ) come from this graph (a non-leaf input)
-        products.shared = (f_out, z)
-        return z - _CorrectionStep2.apply(z - f_out, products)
+        return z - _CorrectionStep2.apply(z - f_out, products, z, f_out)

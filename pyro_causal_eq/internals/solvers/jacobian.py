@@ -30,12 +30,18 @@ def dense_jacobian(f: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor) -
     tensor([[1., 2.],
             [3., 4.]])
     """
+    return owned_jacobian(f, z)[0]
+
+
+def owned_jacobian(f, z: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """``(∂f/∂z, owned)`` as :func:`dense_jacobian`; ``owned`` when the result is a fresh
+    tensor the caller may overwrite (not, e.g., the matrix ``A`` of ``A @ x`` itself)."""
     n = z.shape[-1]
     batch_shape = z.shape[:-1]
     if not batch_shape and not getattr(f, "untraceable", False):
         cheap = cheap_jacobian(f, z)
         if cheap is not None:
-            return cheap[0]
+            return cheap[0], cheap[2]
 
     def summed(x: torch.Tensor) -> torch.Tensor:
         return f(x).reshape(-1, n).sum(0)
@@ -43,7 +49,7 @@ def dense_jacobian(f: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor) -
     z = z.detach()
     try:
         if not batch_shape:  # a single system: no batch to sum over
-            return torch.func.jacrev(f)(z)
+            return torch.func.jacrev(f)(z), True
         jac = torch.func.jacrev(summed)(z)  # (n, *batch, n)
     except Exception:  # noqa: BLE001 - any functorch limitation: use the loop
         with torch.enable_grad():
@@ -55,7 +61,7 @@ def dense_jacobian(f: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor) -
             ]
         rows = [torch.zeros_like(z) if r is None else r for r in rows]
         jac = torch.stack(rows, 0)
-    return jac.movedim(0, -2) if batch_shape else jac
+    return (jac.movedim(0, -2) if batch_shape else jac), True
 
 
 def cheap_jacobian(f, z: torch.Tensor) -> tuple[torch.Tensor, bool, bool] | None:

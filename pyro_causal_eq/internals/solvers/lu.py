@@ -29,7 +29,7 @@ class LU:
     def __init__(self, m: torch.Tensor):
         self.dtype, self.device = m.dtype, m.device
         self._lapack = None
-        array = _as_array(m)
+        array = as_array(m)
         if array is not None:
             array = array.T  # column-major view of Mᵀ
             getrf, getrs = scipy.linalg.get_lapack_funcs(("getrf", "getrs"), (array,))
@@ -50,7 +50,7 @@ class LU:
         """``M⁻¹ rhs`` (``transpose``: ``M⁻ᵀ rhs``) for ``rhs`` of shape ``batch + (n,)``."""
         if self._lapack is not None:
             getrs, lu, pivots = self._lapack
-            array = _as_array(rhs, matrix=False)
+            array = as_array(rhs, matrix=False)
             # the factors are those of Mᵀ: M x = b is (Mᵀ)ᵀ x = b
             if array is not None:
                 x, _ = getrs(lu, pivots, array, trans=0 if transpose else 1)
@@ -64,7 +64,7 @@ class LU:
         return torch.linalg.lu_solve(lu, pivots, rhs.unsqueeze(-1), adjoint=transpose).squeeze(-1)
 
 
-def _as_array(t: torch.Tensor, matrix: bool = True) -> np.ndarray | None:
+def as_array(t: torch.Tensor, matrix: bool = True) -> np.ndarray | None:
     """A numpy view of a single float32/float64 CPU matrix (or vector) with storage, else
     ``None`` (batched, on a device, requiring grad, or wrapped by a ``torch.func`` transform)."""
     if (

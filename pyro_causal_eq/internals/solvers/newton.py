@@ -8,8 +8,9 @@ from collections.abc import Callable
 import torch
 
 from .common import ForwardResult, is_finite, relative_residual
-from .jacobian import dense_jacobian
+from .jacobian import dense_jacobian, owned_jacobian
 from .lu import LU
+from .norm_bound import norm_bound
 
 #: Armijo constant: accept ``φ(z + t d) <= (1 - 2 c t) φ(z)`` (``∇φ·d = -2φ`` for Newton's d)
 ARMIJO = 1e-4
@@ -38,8 +39,10 @@ def newton(
     ``μ`` raised tenfold until the merit decreases) is taken instead: a descent direction for
     any ``μ > 0``, so the merit decreases monotonically. Elements where even that fails are
     marked in ``state["stalled"]`` (a stationary point of the merit that is not a root).
-    Exact in one step for affine maps. ``state["lu"]`` (an :class:`~.lu.LU`) and
-    ``state["jacobian"]`` keep the last factorization of ``I - J`` (reused by the backward).
+    Exact in one step for affine maps. ``state["lu"]`` (an :class:`~.lu.LU`) keeps the last
+    factorization of ``I - J`` (reused by the backward) and ``state["jacobian"]`` that ``J``,
+    unless ``I - J`` was formed in its place (a fresh Jacobian: no second ``n × n`` buffer);
+    then ``state["norm_bound"]`` keeps :func:`~.norm_bound.norm_bound` of it.
 
     :param f: the map, batched over leading dimensions.
     :param z0: starting point, shape ``batch + (n,)``.
@@ -47,8 +50,7 @@ def newton(
     :param max_iter: maximal number of Newton steps.
     :param atol: floor of the residual's denominator.
     :param jacobian: ``∂f/∂z`` at ``z0`` when the caller has it (used by the first step).
-    :param overwrite_jacobian: the first step may turn ``jacobian`` into ``I - J`` in place
-        (saves a copy; then ``state["jacobian"]`` is absent after a one-step solve).
+    :param overwrite_jacobian: the first step may turn ``jacobian`` into ``I - J`` in place.
 
     >>> result = newton(lambda z: 0.5 * z + 1.0, torch.zeros(1, dtype=torch.float64))
     >>> float(result.z), result.iterations
@@ -63,15 +65,20 @@ def newton(
         if not (is_finite(fz) and is_finite(z)):
             break
         given = iterations == 0 and jacobian is not None
-        jac = jacobian if given else dense_jacobian(f, z)
-        consume = given and overwrite_jacobian
-        m = jac.neg_() if consume else -jac
+        jac, owned = (jacobian, overwrite_jacobian) if given else owned_jacobian(f, z)
+        state = {}
+        if owned and jac.is_contiguous():
+            # I - J in place (a second n × n buffer costs page faults); the stability check
+            # keeps its cheap certificate, taken before
+            state["norm_bound"] = norm_bound(jac)
+            m = jac.neg_()
+        else:
+            state["jacobian"] = jac
+            m = -jac
         m.diagonal(dim1=-2, dim2=-1).add_(1.0)  # I - J without a separate identity
         lu = LU(m)  # may overwrite m
-        jac = None if consume else jac
-        state = {"lu": lu, "singular_lu": lu.singular}
-        if jac is not None:
-            state["jacobian"] = jac
+        jac = state.get("jacobian")
+        state.update(lu=lu, singular_lu=lu.singular)
         active = ~((residual <= tol) | stalled)
         z, fz, failed = _newton_step(f, z, fz, lu, lu.singular, active, tol, atol)
         if bool(failed.any()):

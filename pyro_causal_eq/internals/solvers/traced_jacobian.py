@@ -124,16 +124,34 @@ class JacobianTracer(TorchFunctionMode):
             if jac is not IDENTITY and tuple(jac.shape) != (*out.shape, self.n):
                 raise Untraceable(f"{name}: Jacobian shape {tuple(jac.shape)} for {out.shape}")
             self.jacobians[id(out)] = (out, jac)
-            if jac is not IDENTITY and jac._base is None:
-                inputs = [*_tensors(args, kwargs)]
-                inputs += [j for j in map(self.jacobian, inputs) if isinstance(j, torch.Tensor)]
-                try:
-                    fresh = all(jac.data_ptr() != t.data_ptr() for t in inputs)
-                except RuntimeError:  # no storage (a torch.func wrapper): assume shared
-                    fresh = False
-                if fresh:
-                    self.owned.add(id(out))
+            if jac is not IDENTITY and self._owns(jac, _tensors(args, kwargs)):
+                self.owned.add(id(out))
         return out
+
+    def _owns(self, jac: torch.Tensor, inputs) -> bool:
+        """Whether ``jac`` may be overwritten: contiguous, sharing memory with no input and
+        with no input's Jacobian unless that one is owned (a view of a fresh Jacobian, e.g.
+        by a reshape, is fresh too)."""
+        storage = _storage(jac)
+        if storage is None or not jac.is_contiguous():
+            return False
+        for value in inputs:
+            if _storage(value) == storage:
+                return False
+            inner = self.jacobian(value)
+            shared = isinstance(inner, torch.Tensor) and _storage(inner) == storage
+            if shared and id(value) not in self.owned:
+                return False
+        return True
+
+
+def _storage(t: torch.Tensor) -> int | None:
+    """The address of ``t``'s storage (shared by all its views); ``None`` without storage
+    (a ``torch.func`` wrapper: then nothing counts as fresh)."""
+    try:
+        return t.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError):
+        return None
 
 
 def _tensors(args, kwargs):
