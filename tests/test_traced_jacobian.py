@@ -196,6 +196,10 @@ def test_ownership_of_the_traced_jacobian():
         "x @ A.T": tj.trace_jacobian(lambda x: x @ A.T, z)[2],
         "scale * (A @ x)": tj.trace_jacobian(lambda x: SCALE * (A @ x), z)[2],
         "tanh": tj.trace_jacobian(torch.tanh, z)[2],
+        "(scale * (A @ x)).reshape(N)": tj.trace_jacobian(
+            lambda x: (SCALE * (A @ x)).reshape(N), z
+        )[2],
+        "(A @ x).reshape(N)": tj.trace_jacobian(lambda x: (A @ x).reshape(N), z)[2],
     }
     assert owned == {
         "A @ x + y": False,
@@ -203,6 +207,8 @@ def test_ownership_of_the_traced_jacobian():
         "x @ A.T": False,
         "scale * (A @ x)": True,
         "tanh": True,
+        "(scale * (A @ x)).reshape(N)": True,  # a view of a fresh Jacobian is fresh
+        "(A @ x).reshape(N)": False,  # a view of A
     }
     a_before = A.clone()
     with pce.do(actions={"x": pce.Scale(torch.ones(N, dtype=torch.float64))}):
@@ -226,3 +232,35 @@ def test_a_rule_that_cannot_handle_its_arguments_falls_back():
         return torch.clamp(x, torch.zeros(N, dtype=x.dtype), None) + x.sum(dim=(0,))
 
     torch.testing.assert_close(dense_jacobian(g, z), torch.func.jacrev(g)(z))
+
+
+def test_an_unchecked_traced_jacobian_never_decides_stability(monkeypatch):
+    """Newton's first step uses the traced Jacobian before any check. With a wrong rule
+    (matmul's Jacobian scaled by 0.1) the step misses, the next Jacobian is checked and falls
+    back to torch.func, and the stability check sees the true Jacobian: this fixed point of a
+    map with spectral radius 1.5 is not attracting, whatever the wrong matrix's norm bound."""
+    n = 200
+    gen = torch.Generator().manual_seed(3)
+    a = torch.rand(n, n, generator=gen, dtype=torch.float64)
+    a *= 1.5 / torch.linalg.eigvals(a).abs().max()
+    y = torch.rand(n, generator=gen, dtype=torch.float64)
+    rule = tj._RULES["__matmul__"]
+    monkeypatch.setitem(tj._RULES, "__matmul__", lambda *args: 0.1 * rule(*args))
+    with pytest.raises(pce.EquilibriumError, match="not attracting"):
+        pce.equilibrate("wrong", {"x": lambda x: a @ x + y}, init={"x": torch.zeros(n)})
+
+
+@pytest.mark.parametrize(("affine", "kept"), [(True, True), (False, False)])
+def test_the_stability_stand_ins_of_an_unchecked_step_need_its_confirmation(affine, kept):
+    """A one-step Newton solve confirms the traced Jacobian it used only for an affine map
+    (then its residual is the Jacobian's error along the step); otherwise the norm bound and
+    Jacobian it left for the stability check are dropped (the check forms J at the solution)."""
+    from pyro_causal_eq.internals.auto_solver import _unless_confirmed
+    from pyro_causal_eq.internals.solvers import newton
+
+    z0 = torch.zeros(N, dtype=torch.float64)
+    a = 0.4 * A / torch.linalg.matrix_norm(A, 2)
+    result = newton(lambda z: a @ z + Y, z0, jacobian=(a + 0.0).clone(), overwrite_jacobian=True)
+    assert result.iterations == 1 and "norm_bound" in result.state
+    _unless_confirmed(result, z0, affine, atol=0.0)
+    assert ("norm_bound" in result.state) is kept

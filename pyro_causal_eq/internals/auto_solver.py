@@ -13,6 +13,7 @@ from .solver_core import SolverCore
 from .solvers import ForwardResult, anderson, newton, picard
 from .solvers.adjoint import direct_solve, lu_refined_solve
 from .solvers.jacobian import cheap_jacobian
+from .solvers.newton import step_confirms_jacobian
 
 #: systems of at most this many scalars start with Newton when no solver is chosen
 NEWTON_MAX_SIZE = 160
@@ -98,8 +99,8 @@ class AutoSolver(SolverCore):
         # a single system's Jacobian is traced: when it is cheap, Newton costs about one LU
         single = z0.dim() == 1 and NEWTON_MAX_SIZE < n <= DIRECT_MAX_SIZE
         traced, traced_at = None, z0
-        if single and n <= TRACED_NEWTON_MAX_SIZE:
-            traced = cheap_jacobian(f, z0)
+        if single and n <= TRACED_NEWTON_MAX_SIZE:  # confirmed by Newton's first step (below)
+            traced = cheap_jacobian(f, z0, verify=False)
         newton_first = n <= NEWTON_MAX_SIZE or traced is not None
         black_box = ("anderson", (STALL_WINDOW, max(3 * STALL_WINDOW, n / 4)))
         if newton_first:
@@ -117,10 +118,12 @@ class AutoSolver(SolverCore):
         while index < len(plan):
             method, budget = plan[index]
             start = z0 if method == "picard" or newton_first else best
-            reuse = traced is not None and (start is traced_at or traced[1])  # affine: any z
-            jacobian = traced[0] if reuse and method == "newton" else None
-            overwrite = jacobian is not None and traced[2]  # a fresh J: Newton forms I - J in it
+            reuse = traced is not None and (start is traced_at or traced.affine)  # any z
+            jacobian = traced.matrix if reuse and method == "newton" else None
+            overwrite = jacobian is not None and traced.owned  # Newton forms I - J in it
             result = self._stage(method, budget, f, start, tol, max_iter, jacobian, overwrite)
+            if jacobian is not None and not traced.verified:
+                _unless_confirmed(result, start, traced.affine, self.atol)
             traced = None if overwrite else traced
             total += result.iterations
             history = result.state.get("history", history)
@@ -129,7 +132,7 @@ class AutoSolver(SolverCore):
             best, best_residual = _better(best, best_residual, result)
             reason = _failure_reason(method, result)
             if index == 0 and single and not newton_first and reason.startswith("slow"):
-                traced, traced_at = cheap_jacobian(f, best), best
+                traced, traced_at = cheap_jacobian(f, best, verify=False), best
                 if traced is None:  # a black-box Jacobian: Newton only pays much later
                     plan.insert(1, black_box)
                     reason += "; the Jacobian is not cheap, so Anderson continues"
@@ -164,6 +167,16 @@ class AutoSolver(SolverCore):
             if bool(back.converged.all()) or g.shape[-1] > DIRECT_MAX_SIZE:
                 return back.z
             return direct_solve(vjp, g)
+
+
+def _unless_confirmed(result: ForwardResult, start, affine: bool, atol: float) -> None:
+    """Newton's first step used a traced Jacobian that was not checked: the solution and the
+    backward never depend on it (residuals and adjoints use exact products), but the stability
+    check's stand-ins do. Unless that step confirmed it, or later steps replaced it by checked
+    ones, drop them (the check then forms the Jacobian at the solution)."""
+    if result.iterations == 1 and not step_confirms_jacobian(result, start, affine, atol):
+        result.state.pop("norm_bound", None)
+        result.state.pop("jacobian", None)
 
 
 def _better(best: torch.Tensor, best_residual: torch.Tensor, result: ForwardResult):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 
@@ -41,7 +42,7 @@ def owned_jacobian(f, z: torch.Tensor) -> tuple[torch.Tensor, bool]:
     if not batch_shape and not getattr(f, "untraceable", False):
         cheap = cheap_jacobian(f, z)
         if cheap is not None:
-            return cheap[0], cheap[2]
+            return cheap.matrix, cheap.owned
 
     def summed(x: torch.Tensor) -> torch.Tensor:
         return f(x).reshape(-1, n).sum(0)
@@ -64,14 +65,28 @@ def owned_jacobian(f, z: torch.Tensor) -> tuple[torch.Tensor, bool]:
     return (jac.movedim(0, -2) if batch_shape else jac), True
 
 
-def cheap_jacobian(f, z: torch.Tensor) -> tuple[torch.Tensor, bool, bool] | None:
-    """``(∂f/∂z, affine, owned)`` at a 1-D ``z`` when the Jacobian is cheap: traced
-    (:func:`~.traced_jacobian.trace_jacobian`) and in agreement with an exact vector-Jacobian
-    product at a pseudo-random cotangent; else ``None`` (and ``f`` is marked untraceable).
+class TracedJacobian(NamedTuple):
+    """A traced Jacobian: the matrix, whether the map was affine along the traced path, whether
+    the matrix is a fresh tensor the caller may overwrite, and whether it was checked against
+    an exact vector-Jacobian product."""
+
+    matrix: torch.Tensor
+    affine: bool
+    owned: bool
+    verified: bool
+
+
+def cheap_jacobian(f, z: torch.Tensor, verify: bool = True) -> TracedJacobian | None:
+    """The Jacobian of ``f`` at a 1-D ``z`` when it is cheap: traced
+    (:func:`~.traced_jacobian.trace_jacobian`) and (``verify``) in agreement with an exact
+    vector-Jacobian product at a pseudo-random cotangent; else ``None`` (and ``f`` is marked
+    untraceable). Without ``verify`` the caller must confirm the matrix before anything but
+    speed depends on it (e.g. by the residual of a Newton step, see
+    :func:`~.newton.traced_step_confirms`).
 
     >>> A = torch.tensor([[0.5, 0.25], [0.0, 0.5]], dtype=torch.float64)
-    >>> jac, affine, owned = cheap_jacobian(lambda x: A @ x + 1.0, torch.zeros(2).double())
-    >>> bool(torch.equal(jac, A)), affine, owned  # owned: a fresh tensor (here: A itself)
+    >>> traced = cheap_jacobian(lambda x: A @ x + 1.0, torch.zeros(2).double())
+    >>> bool(torch.equal(traced.matrix, A)), traced.affine, traced.owned  # not owned: A itself
     (True, True, False)
     """
     try:
@@ -79,23 +94,37 @@ def cheap_jacobian(f, z: torch.Tensor) -> tuple[torch.Tensor, bool, bool] | None
     except Untraceable:
         _mark_untraceable(f)
         return None
+    if not verify:
+        return TracedJacobian(jac, affine, owned, False)
     generator = torch.Generator(device=z.device).manual_seed(1)
     u = torch.rand(z.shape, generator=generator, dtype=z.dtype, device=z.device) - 0.5
-    with torch.enable_grad():  # torch.func.vjp: also inside torch.func.grad / jacrev
-        out, pullback = torch.func.vjp(f, z.detach())
-        (exact,) = pullback(u.to(out.dtype))
-    exact = exact.detach()
+    exact = _vjp(f, z.detach(), u)
     error = float(torch.linalg.vector_norm(u @ jac - exact))
     tolerance = (1e3 if z.dtype == torch.float64 else 10.0) * torch.finfo(z.dtype).eps
     tiny = torch.finfo(z.dtype).tiny
     if error <= tolerance * max(float(torch.linalg.vector_norm(exact)), tiny):
-        return jac, affine, owned
+        return TracedJacobian(jac, affine, owned, True)
     # rounding of u·J is below n ε ||u|| ||J||_F (cancellation); a wrong rule errs by O(||u|| ||J||)
     scale = float(torch.linalg.vector_norm(u)) * float(torch.linalg.matrix_norm(jac))
     if error <= tolerance * max(scale, tiny):
-        return jac, affine, owned
+        return TracedJacobian(jac, affine, owned, True)
     _mark_untraceable(f)
     return None
+
+
+def _vjp(f, z: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """``uᵀ ∂f/∂z`` exactly: by plain autograd (half the cost), or by ``torch.func.vjp`` inside
+    a ``torch.func`` transform (where autograd would differentiate the wrong level)."""
+    with torch.enable_grad():
+        if torch._C._functorch.peek_interpreter_stack() is None:
+            x = z.clone().requires_grad_(True)
+            out = f(x)
+            if not out.requires_grad:  # f does not depend on z
+                return torch.zeros_like(z)
+            (grad,) = torch.autograd.grad(out, x, u.to(out.dtype), allow_unused=True)
+            return torch.zeros_like(z) if grad is None else grad
+        out, pullback = torch.func.vjp(f, z)
+        return pullback(u.to(out.dtype))[0].detach()
 
 
 def _mark_untraceable(f) -> None:
