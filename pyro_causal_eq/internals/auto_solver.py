@@ -99,7 +99,7 @@ class AutoSolver(SolverCore):
         # a single system's Jacobian is traced: when it is cheap, Newton costs about one LU
         single = z0.dim() == 1 and NEWTON_MAX_SIZE < n <= DIRECT_MAX_SIZE
         traced, traced_at = None, z0
-        if single and n <= TRACED_NEWTON_MAX_SIZE:  # confirmed by Newton's first step (below)
+        if z0.dim() == 1 and n <= TRACED_NEWTON_MAX_SIZE:  # confirmed by Newton's first step
             traced = cheap_jacobian(f, z0, verify=False)
         newton_first = n <= NEWTON_MAX_SIZE or traced is not None
         black_box = ("anderson", (STALL_WINDOW, max(3 * STALL_WINDOW, n / 4)))
@@ -121,7 +121,9 @@ class AutoSolver(SolverCore):
             reuse = traced is not None and (start is traced_at or traced.affine)  # any z
             jacobian = traced.matrix if reuse and method == "newton" else None
             overwrite = jacobian is not None and traced.owned  # Newton forms I - J in it
-            result = self._stage(method, budget, f, start, tol, max_iter, jacobian, overwrite)
+            options = {"jacobian": jacobian, "overwrite_jacobian": overwrite}
+            options["stand_in"] = history is None  # else Anderson's Ritz values stand in
+            result = self._stage(method, budget, f, start, tol, max_iter, **options)
             if jacobian is not None and not traced.verified:
                 _unless_confirmed(result, start, traced.affine, self.atol)
             traced = None if overwrite else traced
@@ -147,13 +149,11 @@ class AutoSolver(SolverCore):
         result.iterations = total
         return result
 
-    def _stage(
-        self, method, budget, f, z0, tol, max_iter, jacobian=None, overwrite=False
-    ) -> ForwardResult:
+    def _stage(self, method, budget, f, z0, tol, max_iter, **newton_options) -> ForwardResult:
         max_iter = max_iter if self.max_iter else STAGE_MAX_ITER[method]
         common = {"tol": tol, "max_iter": max_iter, "atol": self.atol}
         if method == "newton":
-            return newton(f, z0, **common, jacobian=jacobian, overwrite_jacobian=overwrite)
+            return newton(f, z0, **common, **newton_options)
         if method == "picard":
             return picard(f, z0, **common)
         window, budget = budget if budget is not None else (0, float("inf"))

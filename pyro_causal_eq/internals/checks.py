@@ -7,6 +7,7 @@ import torch
 from ..errors import EquilibriumError
 from . import stability
 from .solvers import ForwardResult, dense_jacobian
+from .solvers.newton import STABLE_BOUND
 
 
 def failed_indices(mask: torch.Tensor, limit: int = 5) -> str:
@@ -49,7 +50,7 @@ def check_equilibrium(options, f, result: ForwardResult, system: str) -> None:
         # Newton after Anderson: Anderson's Ritz values settle clear contractions for free
         if bool((stability.ritz_radius(*history) < 1.0).all()):
             return
-    if bound is not None and bool((bound < 0.99).all()):
+    if bound is not None and bool((bound < STABLE_BOUND).all()):
         return
     if jac is None and (dense or newton):
         jac = dense_jacobian(f, result.z).detach()
@@ -71,7 +72,7 @@ def check_equilibrium(options, f, result: ForwardResult, system: str) -> None:
 
 
 def _check_with_jacobian(options, jac, dense, result, system) -> None:
-    if bool((stability.norm_bound(jac) < 0.99).all()):
+    if bool((stability.norm_bound(jac) < STABLE_BOUND).all()):
         return
     n = jac.shape[-1]
     if dense:

@@ -22,8 +22,7 @@ def relative_residual(z: torch.Tensor, fz: torch.Tensor, atol: float = 0.0) -> t
     residual = g_norm / z_norm.clamp_min(tiny)
     # NaN marks divergence: an overflowing ||z|| must not pass for a zero residual (a start at
     # the origin legitimately gives an infinite residual, not NaN)
-    finite = torch.isfinite(z_norm) & torch.isfinite(g_norm)
-    return torch.where(finite, residual, torch.full_like(residual, float("nan")))
+    return residual.masked_fill_(~torch.isfinite(z_norm + g_norm), float("nan"))
 
 
 @dataclass

@@ -10,13 +10,15 @@ import torch
 
 from .common import ForwardResult, is_finite, relative_residual
 from .jacobian import dense_jacobian, owned_jacobian
-from .lu import LU
+from .lu import factorize
 from .norm_bound import norm_bound
 
 #: Armijo constant: accept ``φ(z + t d) <= (1 - 2 c t) φ(z)`` (``∇φ·d = -2φ`` for Newton's d)
 ARMIJO = 1e-4
 #: smallest line-search step before the Levenberg-Marquardt fallback takes over
 MIN_STEP = 1e-4
+#: a norm bound of ``J`` below this settles the stability check (see ``checks``)
+STABLE_BOUND = 0.99
 #: damping increases of the Levenberg-Marquardt fallback before an element counts as stalled
 LM_TRIES = 12
 
@@ -30,6 +32,7 @@ def newton(
     atol: float = 0.0,
     jacobian: torch.Tensor | None = None,
     overwrite_jacobian: bool = False,
+    stand_in: bool = True,
 ) -> ForwardResult:
     """Solve ``z = f(z)`` by globalized Newton steps on ``r(z) = z - f(z)``, per batch element.
 
@@ -52,6 +55,8 @@ def newton(
     :param atol: floor of the residual's denominator.
     :param jacobian: ``∂f/∂z`` at ``z0`` when the caller has it (used by the first step).
     :param overwrite_jacobian: the first step may turn ``jacobian`` into ``I - J`` in place.
+    :param stand_in: keep ``state["norm_bound"]`` for the stability check (``False`` when the
+        caller has a cheaper certificate, e.g. Anderson's Ritz values).
 
     >>> result = newton(lambda z: 0.5 * z + 1.0, torch.zeros(1, dtype=torch.float64))
     >>> float(result.z), result.iterations
@@ -71,23 +76,25 @@ def newton(
         if owned and jac.is_contiguous():
             # I - J in place (a second n × n buffer costs page faults); the stability check
             # keeps its cheap certificate, taken before
-            state["norm_bound"] = norm_bound(jac)
+            if stand_in:
+                state["norm_bound"] = norm_bound(jac, enough=STABLE_BOUND)
             m = jac.neg_()
         else:
             state["jacobian"] = jac
             m = -jac
         m.diagonal(dim1=-2, dim2=-1).add_(1.0)  # I - J without a separate identity
-        lu = LU(m)  # may overwrite m
+        lu = factorize(m)  # may overwrite m
         jac = state.get("jacobian")
         state.update(lu=lu, singular_lu=lu.singular)
         active = ~((residual <= tol) | stalled)
-        z, fz, failed = _newton_step(f, z, fz, lu, lu.singular, active, tol, atol)
+        z, fz, residual, failed = _newton_step(f, z, fz, lu, lu.singular, active, tol, atol)
         if bool(failed.any()):
             eye = torch.eye(n, dtype=z.dtype, device=z.device)  # rare: allocate only here
             jac = dense_jacobian(f, z) if jac is None else jac  # failed: z unchanged
             z, fz, stuck = _levenberg_marquardt_step(f, z, fz, eye - jac, failed)
             stalled = stalled | stuck
-        residual = relative_residual(z, fz, atol)
+        if residual is None or bool(failed.any()):
+            residual = relative_residual(z, fz, atol)
         iterations += 1
     state["stalled"] = stalled & ~(residual <= tol)
     if "singular_lu" in state:  # stalled where I - J is singular: no locally unique equilibrium
@@ -125,21 +132,32 @@ def _merit(z: torch.Tensor, fz: torch.Tensor) -> torch.Tensor:
 
 
 def _newton_step(f, z, fz, lu, singular, active, tol, atol):
-    """Newton direction + Armijo backtracking; returns ``(z, f(z), failed)``, ``failed``
-    marking active elements whose direction failed (singular or step below MIN_STEP)."""
-    rhs = torch.where(singular.unsqueeze(-1), torch.zeros_like(fz), fz - z)
+    """Newton direction + Armijo backtracking; returns ``(z, f(z), residual or None,
+    failed)``, ``failed`` marking active elements whose direction failed (singular or step
+    below MIN_STEP). The full step comes first and is taken as it is where it converges
+    everywhere (affine maps, the last steps): then its residual is returned too."""
+    rhs = fz - z
+    any_singular = bool(singular.any())
+    if any_singular:
+        rhs = torch.where(singular.unsqueeze(-1), torch.zeros_like(fz), rhs)
     direction = lu.solve(rhs)
-    direction = torch.where(singular.unsqueeze(-1), torch.zeros_like(direction), direction)
+    if any_singular:
+        direction = torch.where(singular.unsqueeze(-1), torch.zeros_like(direction), direction)
+    z_try = z + direction
+    f_try = f(z_try)
+    residual = relative_residual(z_try, f_try, atol)
+    if bool((active & (residual <= tol)).all()):
+        return z_try, f_try, residual, torch.zeros_like(active)
     merit0 = _merit(z, fz)
     t = torch.ones_like(merit0)
     pending = active & ~singular
     while bool(pending.any()):
-        z_try = z + t.unsqueeze(-1) * direction
-        f_try = f(z_try)
+        if z_try is None:
+            z_try = z + t.unsqueeze(-1) * direction
+            f_try = f(z_try)
+            residual = relative_residual(z_try, f_try, atol)
         merit = _merit(z_try, f_try)
-        ok = (merit <= (1 - 2 * ARMIJO * t) * merit0) | (
-            relative_residual(z_try, f_try, atol) <= tol
-        )
+        ok = (merit <= (1 - 2 * ARMIJO * t) * merit0) | (residual <= tol)
         accept = pending & ok
         z = torch.where(accept.unsqueeze(-1), z_try, z)
         fz = torch.where(accept.unsqueeze(-1), f_try, fz)
@@ -151,8 +169,9 @@ def _newton_step(f, z, fz, lu, singular, active, tol, atol):
         too_short = pending & (t < MIN_STEP)
         if bool(too_short.all()) or not bool((pending & ~too_short).any()):
             break
+        z_try = None
     failed = active & (singular | pending)
-    return z, fz, failed
+    return z, fz, None, failed
 
 
 def _levenberg_marquardt_step(f, z, fz, m, failed):

@@ -10,10 +10,11 @@ import torch
 from .lu import as_array
 
 
-def norm_bound(jac: torch.Tensor) -> torch.Tensor:
+def norm_bound(jac: torch.Tensor, enough: float | None = None) -> torch.Tensor:
     """``min(||J||₁, ||J||∞)`` per batch element: an upper bound of the spectral radius. Below
     one, ``I - J`` is invertible (Neumann series) and the fixed point attracting, with no
-    factorization.
+    factorization. With ``enough``, a single CPU matrix whose ``||J||₁`` (the cheaper norm
+    here; column sums, below one for input-output tables) is below it returns that bound.
 
     A single CPU matrix goes through LAPACK's ``lange``, which keeps one row of sums instead
     of the ``n × n`` temporary ``|J|``: a fresh allocation of that size costs more in page
@@ -21,6 +22,7 @@ def norm_bound(jac: torch.Tensor) -> torch.Tensor:
     (batches, devices, ``torch.func`` wrappers) by torch.
 
     :param jac: ``J``, shape ``batch + (n, n)``.
+    :param enough: a bound below which the second norm is not needed.
 
     >>> norm_bound(torch.tensor([[0.5, 0.2], [0.1, 0.3]]))  # column sums 0.6, 0.5
     tensor(0.6000)
@@ -30,6 +32,8 @@ def norm_bound(jac: torch.Tensor) -> torch.Tensor:
         transposed = array.T  # column-major view of Jᵀ: no copy
         lange = scipy.linalg.get_lapack_funcs("lange", (transposed,))
         columns = lange("I", transposed)  # ||Jᵀ||∞ = ||J||₁
+        if enough is not None and columns < enough:
+            return torch.tensor(columns, dtype=jac.dtype, device=jac.device)
         rows = lange("1", transposed)  # ||Jᵀ||₁ = ||J||∞
         bound = math.nan if math.isnan(columns) or math.isnan(rows) else min(columns, rows)
         return torch.tensor(bound, dtype=jac.dtype, device=jac.device)
