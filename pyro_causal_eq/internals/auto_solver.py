@@ -122,6 +122,8 @@ class AutoSolver(SolverCore):
             jacobian = traced.matrix if reuse and method == "newton" else None
             overwrite = jacobian is not None and traced.owned  # Newton forms I - J in it
             options = {"jacobian": jacobian, "overwrite_jacobian": overwrite}
+            if jacobian is not None and start is traced_at:
+                options["value"] = traced.value  # f(start), from the traced evaluation
             options["stand_in"] = history is None  # else Anderson's Ritz values stand in
             result = self._stage(method, budget, f, start, tol, max_iter, **options)
             if jacobian is not None and not traced.verified:

@@ -131,10 +131,11 @@ def solve_equilibrium(
             raise EquilibriumError(f"equilibrate({system!r}): init of node {node!r} is not finite")
     # one guard around every evaluation of the mechanisms (entered once, not per evaluation)
     with ForbidSampling(system):
-        first = evaluate(mechanisms, parents, values, system)
+        with torch.no_grad():  # shapes, dtypes and finiteness only: no graph
+            first = evaluate(mechanisms, parents, values, system)
         _check_devices(system, values, first)
         for node, value in first.items():
-            if not bool(torch.isfinite(value.detach()).all()):
+            if not bool(torch.isfinite(value).all()):
                 raise EquilibriumError(
                     f"equilibrate({system!r}): mechanism of node {node!r} returns NaN or inf at "
                     "the initial point; check its parameters (NaN?) and init"

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import torch
 
-from .traced_jacobian import Untraceable, trace_jacobian
+from .traced_jacobian import Untraceable, trace
 
 
 def dense_jacobian(f: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor) -> torch.Tensor:
@@ -67,13 +67,14 @@ def owned_jacobian(f, z: torch.Tensor) -> tuple[torch.Tensor, bool]:
 
 class TracedJacobian(NamedTuple):
     """A traced Jacobian: the matrix, whether the map was affine along the traced path, whether
-    the matrix is a fresh tensor the caller may overwrite, and whether it was checked against
-    an exact vector-Jacobian product."""
+    the matrix is a fresh tensor the caller may overwrite, whether it was checked against an
+    exact vector-Jacobian product, and the map's value at the point."""
 
     matrix: torch.Tensor
     affine: bool
     owned: bool
     verified: bool
+    value: torch.Tensor
 
 
 def cheap_jacobian(f, z: torch.Tensor, verify: bool = True) -> TracedJacobian | None:
@@ -90,12 +91,12 @@ def cheap_jacobian(f, z: torch.Tensor, verify: bool = True) -> TracedJacobian | 
     (True, True, False)
     """
     try:
-        jac, affine, owned = trace_jacobian(f, z)
+        jac, affine, owned, value = trace(f, z)
     except Untraceable:
         _mark_untraceable(f)
         return None
     if not verify:
-        return TracedJacobian(jac, affine, owned, False)
+        return TracedJacobian(jac, affine, owned, False, value)
     generator = torch.Generator(device=z.device).manual_seed(1)
     u = torch.rand(z.shape, generator=generator, dtype=z.dtype, device=z.device) - 0.5
     exact = _vjp(f, z.detach(), u)
@@ -103,11 +104,11 @@ def cheap_jacobian(f, z: torch.Tensor, verify: bool = True) -> TracedJacobian | 
     tolerance = (1e3 if z.dtype == torch.float64 else 10.0) * torch.finfo(z.dtype).eps
     tiny = torch.finfo(z.dtype).tiny
     if error <= tolerance * max(float(torch.linalg.vector_norm(exact)), tiny):
-        return TracedJacobian(jac, affine, owned, True)
+        return TracedJacobian(jac, affine, owned, True, value)
     # rounding of u·J is below n ε ||u|| ||J||_F (cancellation); a wrong rule errs by O(||u|| ||J||)
     scale = float(torch.linalg.vector_norm(u)) * float(torch.linalg.matrix_norm(jac))
     if error <= tolerance * max(scale, tiny):
-        return TracedJacobian(jac, affine, owned, True)
+        return TracedJacobian(jac, affine, owned, True, value)
     _mark_untraceable(f)
     return None
 

@@ -33,6 +33,7 @@ def newton(
     jacobian: torch.Tensor | None = None,
     overwrite_jacobian: bool = False,
     stand_in: bool = True,
+    value: torch.Tensor | None = None,
 ) -> ForwardResult:
     """Solve ``z = f(z)`` by globalized Newton steps on ``r(z) = z - f(z)``, per batch element.
 
@@ -55,6 +56,7 @@ def newton(
     :param atol: floor of the residual's denominator.
     :param jacobian: ``∂f/∂z`` at ``z0`` when the caller has it (used by the first step).
     :param overwrite_jacobian: the first step may turn ``jacobian`` into ``I - J`` in place.
+    :param value: ``f(z0)`` when the caller has it (e.g. from tracing the Jacobian).
     :param stand_in: keep ``state["norm_bound"]`` for the stability check (``False`` when the
         caller has a cheaper certificate, e.g. Anderson's Ritz values).
 
@@ -63,7 +65,7 @@ def newton(
     (2.0, 1)
     """
     n = z0.shape[-1]
-    z, fz = z0, f(z0)
+    z, fz = z0, f(z0) if value is None else value
     residual = relative_residual(z, fz, atol)
     iterations, state = 0, {}
     stalled = torch.zeros(residual.shape, dtype=torch.bool, device=z.device)

@@ -403,14 +403,26 @@ def traced_jacobian(f: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor) 
 def trace_jacobian(
     f: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor
 ) -> tuple[torch.Tensor, bool, bool]:
-    """``(∂f/∂z, affine, owned)`` at a 1-D ``z``: ``affine`` when no traced operation was
-    nonlinear (the Jacobian is then the same everywhere, along this code path of ``f``),
-    ``owned`` when the Jacobian is a fresh tensor that the caller may overwrite (not, e.g.,
-    the matrix ``A`` of ``A @ x`` itself).
+    """``(∂f/∂z, affine, owned)`` at a 1-D ``z``, see :func:`trace`.
 
     >>> A = torch.tensor([[0.5, 0.25], [0.0, 0.5]])
     >>> [trace_jacobian(g, torch.zeros(2))[1:] for g in (lambda x: A @ x + 1, torch.tanh)]
     [(True, False), (False, True)]
+    """
+    return trace(f, z)[:3]
+
+
+def trace(
+    f: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor
+) -> tuple[torch.Tensor, bool, bool, torch.Tensor]:
+    """``(∂f/∂z, affine, owned, f(z))`` at a 1-D ``z``: ``affine`` when no traced operation was
+    nonlinear (the Jacobian is then the same everywhere, along this code path of ``f``),
+    ``owned`` when the Jacobian is a fresh tensor that the caller may overwrite (not, e.g.,
+    the matrix ``A`` of ``A @ x`` itself), and the value the traced evaluation computed.
+
+    >>> jac, affine, owned, value = trace(lambda x: 2.0 * x + 1.0, torch.zeros(2))
+    >>> jac.diagonal().tolist(), affine, owned, value.tolist()
+    ([2.0, 2.0], True, True, [1.0, 1.0])
     """
     if z.dim() != 1:
         raise Untraceable("batched input")
@@ -434,4 +446,4 @@ def trace_jacobian(
         raise Untraceable(f"Jacobian of shape {tuple(jac.shape)}")
     if jac.dtype != z.dtype:
         jac, owned = jac.to(z.dtype), True
-    return jac, tracer.affine, owned
+    return jac, tracer.affine, owned, out
