@@ -290,9 +290,10 @@ def markdown(command, rows, nonlinear) -> str:
         "pass reuses the factors. Above 600 scalars Anderson hands over to Newton as soon as "
         "its observed rate predicts more than `n / 50` further iterations (the `stress` "
         "rows, at iteration 5). `Pyro floor` is the cost of the same call started at the "
-        "solution, without gradient (Pyro messages, `pce.do`, validation, one evaluation of "
-        "`F`): on the 146-sector table it is already about the LU adjoint's time, so no "
-        "solver behind this API can meet 1.5× there; the rest of the gap on the real tables is "
+        "solution, without gradient (Pyro messages, `pce.do`, validation, the traced probe of "
+        "`∂F/∂x`, no iteration, no factorization): on the 146-sector table it is already "
+        "about twice the LU adjoint's time, so nothing behind this API meets 1.5× there; the "
+        "rest of the gap on the real tables is "
         "the differentiable implicit-gradient wiring (exact second derivatives), the trace "
         "and the stability certificate. From 1000 sectors on input-output-like tables, "
         "`O(n²)` Anderson iterations beat the `O(n³)` LU.",

@@ -143,6 +143,9 @@ def test_environment_errors():
     scm = CyclicSCM(3)
     with pytest.raises(ValueError, match="expected"):
         scm.model([Environment()], [torch.zeros(4, 2)])
+    other = torch.float32 if torch.get_default_dtype() == torch.float64 else torch.float64
+    with pytest.raises(TypeError, match="default dtype"):
+        fit(scm, [Environment()], [torch.zeros(4, 3, dtype=other)], steps=1)
 
 
 def test_design_leaves_out_draws_without_an_attracting_equilibrium():

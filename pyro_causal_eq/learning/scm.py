@@ -149,6 +149,12 @@ class CyclicSCM:
                     raise ValueError(
                         f"data set {i} has shape {tuple(block.shape)}, expected (n, {self.d})"
                     )
+                if block.dtype != torch.get_default_dtype():
+                    raise TypeError(
+                        f"data set {i} is {block.dtype}, but the model's parameters take "
+                        f"torch's default dtype {torch.get_default_dtype()}: convert the data "
+                        f"or call torch.set_default_dtype({block.dtype}) before fitting"
+                    )
             return [block.shape[0] for block in data]
         if n is None:
             raise ValueError("give data, or the number n of samples to simulate")
