@@ -220,3 +220,36 @@ def test_a_solve_with_gradients_frees_its_state(solver, backward, monkeypatch):
         del x, loss, alpha
         gc.collect()
         assert len(alive) == 0
+
+
+def test_an_inexact_first_order_solve_is_corrected_by_the_first_step():
+    """The unchecked first-order adjoint solve (an exact LU in the default) need not be exact:
+    its residual is the cotangent reaching the first correction step, which corrects it with
+    the checked solver. Here the unchecked solve uses a 1 % perturbed matrix."""
+    from pyro_causal_eq.internals.solvers.implicit import attach_implicit_gradient
+
+    n = 8
+    A = contraction(n, 0.6, seed=7)
+    theta = torch.rand(n, generator=torch.Generator().manual_seed(8), requires_grad=True)
+    M = torch.eye(n) - A
+    z_star = torch.linalg.solve(M, theta.detach())
+
+    def f(z):
+        return A @ z + theta
+
+    def exact(vjp, g):
+        return torch.linalg.solve(M.T, g)
+
+    calls = []
+
+    def inexact(g):
+        calls.append(g)
+        return torch.linalg.solve((1.01 * M).T, g)
+
+    z = attach_implicit_gradient(f, z_star, exact, first_order_solver=inexact)
+    (grad,) = torch.autograd.grad((z**2).sum(), theta, retain_graph=True)
+    torch.testing.assert_close(grad, torch.linalg.solve(M.T, 2 * z_star), rtol=1e-12, atol=1e-12)
+    assert len(calls) == 1  # used, then corrected
+    (grad2,) = torch.autograd.grad((z**2).sum(), theta, create_graph=True)  # not used there
+    assert len(calls) == 1
+    torch.testing.assert_close(grad2, grad, rtol=1e-12, atol=1e-12)

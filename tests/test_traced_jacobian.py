@@ -255,12 +255,12 @@ def test_the_stability_stand_ins_of_an_unchecked_step_need_its_confirmation(affi
     """A one-step Newton solve confirms the traced Jacobian it used only for an affine map
     (then its residual is the Jacobian's error along the step); otherwise the norm bound and
     Jacobian it left for the stability check are dropped (the check forms J at the solution)."""
-    from pyro_causal_eq.internals.auto_solver import _unless_confirmed
+    from pyro_causal_eq.internals.auto_solver import _confirmed
     from pyro_causal_eq.internals.solvers import newton
 
     z0 = torch.zeros(N, dtype=torch.float64)
     a = 0.4 * A / torch.linalg.matrix_norm(A, 2)
     result = newton(lambda z: a @ z + Y, z0, jacobian=(a + 0.0).clone(), overwrite_jacobian=True)
     assert result.iterations == 1 and "norm_bound" in result.state
-    _unless_confirmed(result, z0, affine, atol=0.0)
+    assert _confirmed(result, z0, affine, atol=0.0) is kept
     assert ("norm_bound" in result.state) is kept

@@ -126,8 +126,11 @@ class AutoSolver(SolverCore):
                 options["value"] = traced.value  # f(start), from the traced evaluation
             options["stand_in"] = history is None  # else Anderson's Ritz values stand in
             result = self._stage(method, budget, f, start, tol, max_iter, **options)
-            if jacobian is not None and not traced.verified:
-                _unless_confirmed(result, start, traced.affine, self.atol)
+            if jacobian is not None:
+                confirmed = traced.verified or _confirmed(result, start, traced.affine, self.atol)
+                # the LU of an affine map's confirmed Jacobian is exactly I - ∂F/∂x: its
+                # solves need no refinement in a first-order backward pass
+                result.state["lu_exact"] = confirmed and traced.affine and result.iterations == 1
             traced = None if overwrite else traced
             total += result.iterations
             history = result.state.get("history", history)
@@ -171,14 +174,16 @@ class AutoSolver(SolverCore):
             return direct_solve(vjp, g)
 
 
-def _unless_confirmed(result: ForwardResult, start, affine: bool, atol: float) -> None:
+def _confirmed(result: ForwardResult, start, affine: bool, atol: float) -> bool:
     """Newton's first step used a traced Jacobian that was not checked: the solution and the
     backward never depend on it (residuals and adjoints use exact products), but the stability
     check's stand-ins do. Unless that step confirmed it, or later steps replaced it by checked
-    ones, drop them (the check then forms the Jacobian at the solution)."""
-    if result.iterations == 1 and not step_confirms_jacobian(result, start, affine, atol):
+    ones, drop them (the check then forms the Jacobian at the solution); whether it did."""
+    confirmed = step_confirms_jacobian(result, start, affine, atol)
+    if result.iterations == 1 and not confirmed:
         result.state.pop("norm_bound", None)
         result.state.pop("jacobian", None)
+    return confirmed
 
 
 def _better(best: torch.Tensor, best_residual: torch.Tensor, result: ForwardResult):

@@ -165,8 +165,15 @@ class SolverCore:
         def linear_solver(jvp: Map, h: torch.Tensor) -> torch.Tensor:
             return self.linear_solve(jvp, h, result, backward_tol, backward_max_iter)
 
+        lu = result.state.get("lu") if result.state.get("lu_exact") else None
         z = attach_implicit_gradient(
-            f, result.z, adjoint_solver, linear_solver, backward_tol, self.derivative_order
+            f,
+            result.z,
+            adjoint_solver,
+            linear_solver,
+            backward_tol,
+            self.derivative_order,
+            None if lu is None else lambda g: lu.solve(g, transpose=True),
         )
         return z, self._diagnostics(result)
 

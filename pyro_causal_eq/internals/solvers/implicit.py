@@ -38,9 +38,10 @@ class _Products:
     private graph ``f(ẑ)`` from a detached leaf, built once.
     """
 
-    def __init__(self, f, z_star, adjoint_solver, linear_solver, tol):
+    def __init__(self, f, z_star, adjoint_solver, linear_solver, tol, first_order_solver=None):
         self.f, self.z_star, self.tol = f, z_star, tol
         self.adjoint_solver, self.linear_solver = adjoint_solver, linear_solver
+        self.first_order_solver = first_order_solver
         self.shared: tuple[torch.Tensor, torch.Tensor] | None = None
         self.private: tuple[torch.Tensor, torch.Tensor] | None = None
         self.higher_order = False
@@ -194,12 +195,19 @@ class _CorrectionStep2(torch.autograd.Function):
         if g is None:
             return None, None, None, None
         products = ctx.products
-        z, f_out = ctx.saved_tensors
-        products.shared = (f_out, z)
-        try:
-            u = _SolveTransposed.apply(g, products)
-        finally:
-            products.shared = None  # see _Products: never kept
+        if products.first_order_solver is not None and not torch.is_grad_enabled():
+            # a first-order pass: the residual of this solve is the cotangent reaching
+            # _HigherOrderOnly, which drops it when negligible and else corrects it (a
+            # refinement step through the first correction step): no check needed here
+            with torch.no_grad():
+                u = products.first_order_solver(g.detach())
+        else:
+            z, f_out = ctx.saved_tensors
+            products.shared = (f_out, z)
+            try:
+                u = _SolveTransposed.apply(g, products)
+            finally:
+                products.shared = None  # see _Products: never kept
         sizes = (_norm(g), _norm(u))
         products.scale = None if None in sizes else max(sizes)
         if torch.is_grad_enabled():  # create_graph: later passes may free the shared graph
@@ -259,6 +267,7 @@ def attach_implicit_gradient(
     linear_solver: AdjointSolver | None = None,
     tol: float | None = None,
     order: int = 2,
+    first_order_solver: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Return ``z*`` (same values) carrying exact derivatives up to ``order`` with respect to
     everything ``f`` closes over.
@@ -271,6 +280,9 @@ def attach_implicit_gradient(
     :param linear_solver: ``(jvp, h) -> w`` solving ``w = jvp(w) + h`` (``jvp(w) = J w``),
         used only for second and higher derivatives (default: Anderson, then a direct solve).
     :param tol: relative accuracy of the solves (default: ``1e-12`` in float64, else ``1e-5``).
+    :param first_order_solver: ``g -> u ≈ (I - Jᵀ)⁻¹ g`` for first-order backward passes when
+        a cheaper unchecked solve exists (e.g. an exact LU): its residual reaches the first
+        correction step, which corrects a non-negligible one with ``adjoint_solver``.
     :param order: frozen Newton steps, i.e. the highest exact derivative order (at least 2;
         first-order backward passes cost the same for any ``order``).
 
@@ -301,7 +313,7 @@ def attach_implicit_gradient(
         f_star = f(z_star)
         if not f_star.requires_grad:
             return z_star
-        products = _Products(f, z_star, adjoint_solver, linear_solver, tol)
+        products = _Products(f, z_star, adjoint_solver, linear_solver, tol, first_order_solver)
         # step 1 from the detached solution (only its θ-dependence through f matters)
         z = z_star - _CorrectionStep1.apply(z_star - f_star, products)
         for _ in range(order - 2):  # each further frozen step: one more exact order
