@@ -123,7 +123,7 @@ def _vjp(f, z: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
             if not out.requires_grad:  # f does not depend on z
                 return torch.zeros_like(z)
             (grad,) = torch.autograd.grad(out, x, u.to(out.dtype), allow_unused=True)
-            return torch.zeros_like(z) if grad is None else grad
+            return torch.zeros_like(z) if grad is None else grad.detach()
         out, pullback = torch.func.vjp(f, z)
         return pullback(u.to(out.dtype))[0].detach()
 
