@@ -264,3 +264,55 @@ def test_the_stability_stand_ins_of_an_unchecked_step_need_its_confirmation(affi
     assert result.iterations == 1 and "norm_bound" in result.state
     assert _confirmed(result, z0, affine, atol=0.0) is kept
     assert ("norm_bound" in result.state) is kept
+
+
+def test_a_one_step_newton_solve_of_an_unstable_point_is_still_checked():
+    """Review finding: near an unstable fixed point of a nonlinear map (a warm start), one
+    Newton step converges on the unchecked traced Jacobian; its stand-ins are dropped, and the
+    check must then form the Jacobian at the solution (not skip): not attracting, so Picard
+    retries from init and finds the attracting fixed point."""
+    from pyro_causal_eq.internals.auto_solver import AutoSolver
+
+    z0 = torch.full((100,), -5e-4, dtype=torch.float64)
+    z, info = AutoSolver().solve(lambda z: 3 * torch.tanh(z) + 1e-3, z0)
+    assert info["solver"] == "picard" and "not attracting" in info["handovers"][0]["reason"]
+    torch.testing.assert_close(z, torch.full_like(z, float(z[0])), rtol=0, atol=1e-12)
+    assert float(z[0]) > 2.9
+
+
+def test_an_init_that_is_already_an_unstable_solution_is_rejected():
+    """Zero iterations leave the solver no certificate: a power iteration decides."""
+    from pyro_causal_eq.internals.auto_solver import AutoSolver
+
+    z0 = torch.full((100,), 2.0, dtype=torch.float64)  # the fixed point of 1.5 z - 1
+    with pytest.raises(pce.EquilibriumError, match="not attracting"):
+        AutoSolver().solve(lambda z: 1.5 * z - 1.0, z0)
+
+
+def test_an_unrolled_backward_keeps_the_gradient_of_newtons_first_step():
+    """Review finding: the traced evaluation (no graph) must not stand in for f(init) when the
+    backward is unrolled through Newton's iterations."""
+    from pyro_causal_eq.internals.auto_solver import AutoSolver
+
+    theta = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    eye = torch.eye(20, dtype=torch.float64)
+    z, _ = AutoSolver(backward="unrolled").solve(
+        lambda z: 0.3 * eye @ z + theta, torch.zeros(20, dtype=torch.float64)
+    )
+    (grad,) = torch.autograd.grad(z.sum(), theta)
+    torch.testing.assert_close(grad, torch.tensor(20 / 0.7, dtype=torch.float64))
+
+
+def test_a_step_that_leaves_a_column_out_confirms_nothing():
+    """A zero entry of the step leaves that column of J unchecked: not confirmed."""
+    from pyro_causal_eq.internals.solvers import newton
+    from pyro_causal_eq.internals.solvers.newton import step_confirms_jacobian
+
+    a = torch.tensor([[0.5, 0.0], [0.25, 0.5]], dtype=torch.float64)
+    z0 = torch.zeros(2, dtype=torch.float64)
+    y = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    assert step_confirms_jacobian(newton(lambda z: a @ z + y, z0, jacobian=a.clone()), z0, True)
+    a[0, 1] = 0.0
+    y = torch.tensor([0.0, 1.0], dtype=torch.float64)  # the solution's first entry stays 0
+    result = newton(lambda z: a @ z + y, z0, jacobian=a.clone())
+    assert float(result.z[0]) == 0.0 and not step_confirms_jacobian(result, z0, True)

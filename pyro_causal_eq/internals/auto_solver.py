@@ -122,15 +122,17 @@ class AutoSolver(SolverCore):
             jacobian = traced.matrix if reuse and method == "newton" else None
             overwrite = jacobian is not None and traced.owned  # Newton forms I - J in it
             options = {"jacobian": jacobian, "overwrite_jacobian": overwrite}
-            if jacobian is not None and start is traced_at:
-                options["value"] = traced.value  # f(start), from the traced evaluation
+            if jacobian is not None and start is traced_at and not torch.is_grad_enabled():
+                # f(start) from the traced evaluation (no graph: not for an unrolled backward)
+                options["value"] = traced.value
             options["stand_in"] = history is None  # else Anderson's Ritz values stand in
             result = self._stage(method, budget, f, start, tol, max_iter, **options)
             if jacobian is not None:
                 confirmed = traced.verified or _confirmed(result, start, traced.affine, self.atol)
                 # the LU of an affine map's confirmed Jacobian is exactly I - ∂F/∂x: its
                 # solves need no refinement in a first-order backward pass
-                result.state["lu_exact"] = confirmed and traced.affine and result.iterations == 1
+                exact = confirmed and traced.affine and result.iterations == 1
+                result.state["lu_exact"] = exact and not bool(result.state["lu"].singular.any())
             traced = None if overwrite else traced
             total += result.iterations
             history = result.state.get("history", history)

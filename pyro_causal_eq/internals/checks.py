@@ -36,7 +36,10 @@ def check_equilibrium(options, f, result: ForwardResult, system: str) -> None:
     power iteration, eigenvalues unless the estimate is clearly below one), Anderson's history
     (Ritz values; a power iteration with vector-Jacobian products confirms a suspected
     instability, so strongly non-normal contractions may rarely be flagged; ``check="always"``
-    decides exactly). Picard only converges to attracting fixed points.
+    decides exactly). When the solver left nothing (Newton's stand-ins dropped because an
+    unchecked traced Jacobian was not confirmed, or no iteration ran), the Jacobian is formed
+    at the solution, or a power iteration with exact products decides. Picard only converges
+    to attracting fixed points.
     """
     if options.check == "never":
         return
@@ -44,7 +47,7 @@ def check_equilibrium(options, f, result: ForwardResult, system: str) -> None:
     dense = options.check == "always" or n <= options.check_size
     jac = result.state.get("jacobian")  # Newton's last Jacobian stands in for J
     bound = result.state.get("norm_bound")  # ... or its norm bound, when I - J replaced it
-    newton = jac is not None or bound is not None
+    newton = "lu" in result.state  # Newton stepped (its stand-ins may have been dropped)
     history = result.state.get("history")
     if newton and not dense and history is not None and options.require_stable:
         # Newton after Anderson: Anderson's Ritz values settle clear contractions for free
@@ -57,8 +60,10 @@ def check_equilibrium(options, f, result: ForwardResult, system: str) -> None:
     if jac is not None:
         _check_with_jacobian(options, jac, dense, result, system)
         return
-    if options.require_stable and history is not None:
-        if bool((stability.ritz_radius(*history) < 1.0).all()):
+    if options.require_stable:
+        # Anderson's Ritz values, else (no iteration ran: init was already the solution) a
+        # power iteration with exact vector-Jacobian products
+        if history is not None and bool((stability.ritz_radius(*history) < 1.0).all()):
             return
         with torch.enable_grad():
             z_leaf = result.z.detach().requires_grad_(True)

@@ -22,7 +22,8 @@ def relative_residual(z: torch.Tensor, fz: torch.Tensor, atol: float = 0.0) -> t
     residual = g_norm / z_norm.clamp_min(tiny)
     # NaN marks divergence: an overflowing ||z|| must not pass for a zero residual (a start at
     # the origin legitimately gives an infinite residual, not NaN)
-    return residual.masked_fill_(~torch.isfinite(z_norm + g_norm), float("nan"))
+    finite = torch.isfinite(z_norm) & torch.isfinite(g_norm)
+    return residual.masked_fill_(~finite, float("nan"))
 
 
 @dataclass

@@ -83,7 +83,7 @@ def cheap_jacobian(f, z: torch.Tensor, verify: bool = True) -> TracedJacobian | 
     vector-Jacobian product at a pseudo-random cotangent; else ``None`` (and ``f`` is marked
     untraceable). Without ``verify`` the caller must confirm the matrix before anything but
     speed depends on it (e.g. by the residual of a Newton step, see
-    :func:`~.newton.traced_step_confirms`).
+    :func:`~.newton.step_confirms_jacobian`).
 
     >>> A = torch.tensor([[0.5, 0.25], [0.0, 0.5]], dtype=torch.float64)
     >>> traced = cheap_jacobian(lambda x: A @ x + 1.0, torch.zeros(2).double())

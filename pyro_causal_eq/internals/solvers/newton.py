@@ -110,7 +110,8 @@ def step_confirms_jacobian(
     """Whether a solve that converged in one Newton step from ``z0`` confirms the Jacobian
     ``J`` that step was given (e.g. traced, not yet checked): for an affine map,
     ``f(z₁) - z₁ = (J_f - J) d`` exactly (``d = z₁ - z₀``), so a residual below ``√ε ||d||``
-    checks ``J`` along the step as an exact product would.
+    checks ``J`` along the step as an exact product would; every column takes part only when
+    no entry of ``d`` is below ``√ε ||d||∞`` (else: not confirmed).
 
     >>> A = torch.tensor([[0.5, 0.0], [0.25, 0.5]], dtype=torch.float64)
     >>> z0 = torch.zeros(2, dtype=torch.float64)
@@ -124,8 +125,13 @@ def step_confirms_jacobian(
     tiny = max(torch.finfo(result.z.dtype).tiny, atol)
     z_norm = torch.linalg.vector_norm(result.z, dim=-1).clamp_min(tiny)
     residual = result.residual * z_norm  # ||f(z₁) - z₁||
-    step = torch.linalg.vector_norm(result.z - z0, dim=-1)
-    return bool((residual <= math.sqrt(torch.finfo(result.z.dtype).eps) * step).all())
+    d = result.z - z0
+    root_eps = math.sqrt(torch.finfo(result.z.dtype).eps)
+    magnitude = d.abs()
+    if not bool((magnitude >= root_eps * magnitude.amax(-1, keepdim=True)).all()):
+        return False  # a column of J hardly enters the step: it would go unchecked
+    step = torch.linalg.vector_norm(d, dim=-1)
+    return bool((residual <= root_eps * step).all())
 
 
 def _merit(z: torch.Tensor, fz: torch.Tensor) -> torch.Tensor:
