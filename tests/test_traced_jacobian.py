@@ -50,7 +50,7 @@ TRACEABLE = {
         ),
         False,
     ),
-    "detach": (lambda x: x.detach() * x, True),
+    "detach": (lambda x: x.detach() * x, False),  # affine only in autograd's view
 }
 
 
@@ -250,20 +250,39 @@ def test_an_unchecked_traced_jacobian_never_decides_stability(monkeypatch):
         pce.equilibrate("wrong", {"x": lambda x: a @ x + y}, init={"x": torch.zeros(n)})
 
 
-@pytest.mark.parametrize(("affine", "kept"), [(True, True), (False, False)])
-def test_the_stability_stand_ins_of_an_unchecked_step_need_its_confirmation(affine, kept):
-    """A one-step Newton solve confirms the traced Jacobian it used only for an affine map
-    (then its residual is the Jacobian's error along the step); otherwise the norm bound and
-    Jacobian it left for the stability check are dropped (the check forms J at the solution)."""
-    from pyro_causal_eq.internals.auto_solver import _confirmed
+@pytest.mark.parametrize("verified", [True, False])
+def test_the_stability_stand_ins_of_an_unchecked_step_are_dropped(verified):
+    """A one-step Newton solve on an unchecked traced Jacobian (a nonlinear map's probe)
+    leaves no stand-ins for the stability check (it forms the Jacobian at the solution)."""
+    from pyro_causal_eq.internals.auto_solver import _drop_unchecked_stand_ins
     from pyro_causal_eq.internals.solvers import newton
+    from pyro_causal_eq.internals.solvers.jacobian import TracedJacobian
 
     z0 = torch.zeros(N, dtype=torch.float64)
     a = 0.4 * A / torch.linalg.matrix_norm(A, 2)
     result = newton(lambda z: a @ z + Y, z0, jacobian=(a + 0.0).clone(), overwrite_jacobian=True)
     assert result.iterations == 1 and "norm_bound" in result.state
-    assert _confirmed(result, z0, affine, atol=0.0) is kept
-    assert ("norm_bound" in result.state) is kept
+    _drop_unchecked_stand_ins(result, TracedJacobian(a, False, True, verified, Y))
+    assert ("norm_bound" in result.state) is verified
+
+
+def test_an_affine_probe_is_checked_by_a_forward_difference(monkeypatch):
+    """An affine map's traced Jacobian is checked by ``f(z + u) - f(z) = J u``, even in columns
+    the Newton step hardly moves (a zero entry of the solution); a wrong rule is caught."""
+    a = torch.tensor([[0.5, 0.0], [0.25, 0.5]], dtype=torch.float64)
+    y = torch.tensor([0.0, 1.0], dtype=torch.float64)
+    z = torch.zeros(2, dtype=torch.float64)
+    assert cheap_jacobian(lambda x: a @ x + y, z, verify=False).verified
+    rule = tj._RULES["__matmul__"]
+    wrong = a.clone()
+    wrong[1, 0] = 0.0  # the column the solution's zero first entry leaves out of the step
+
+    def wrong_rule(tracer, name, out, m, x):
+        return wrong if m is a else rule(tracer, name, out, m, x)
+
+    for name in ("matmul", "__matmul__"):
+        monkeypatch.setitem(tj._RULES, name, wrong_rule)
+    assert cheap_jacobian(lambda x: a @ x + y, z, verify=False) is None
 
 
 def test_a_one_step_newton_solve_of_an_unstable_point_is_still_checked():
@@ -301,18 +320,3 @@ def test_an_unrolled_backward_keeps_the_gradient_of_newtons_first_step():
     )
     (grad,) = torch.autograd.grad(z.sum(), theta)
     torch.testing.assert_close(grad, torch.tensor(20 / 0.7, dtype=torch.float64))
-
-
-def test_a_step_that_leaves_a_column_out_confirms_nothing():
-    """A zero entry of the step leaves that column of J unchecked: not confirmed."""
-    from pyro_causal_eq.internals.solvers import newton
-    from pyro_causal_eq.internals.solvers.newton import step_confirms_jacobian
-
-    a = torch.tensor([[0.5, 0.0], [0.25, 0.5]], dtype=torch.float64)
-    z0 = torch.zeros(2, dtype=torch.float64)
-    y = torch.tensor([1.0, 0.0], dtype=torch.float64)
-    assert step_confirms_jacobian(newton(lambda z: a @ z + y, z0, jacobian=a.clone()), z0, True)
-    a[0, 1] = 0.0
-    y = torch.tensor([0.0, 1.0], dtype=torch.float64)  # the solution's first entry stays 0
-    result = newton(lambda z: a @ z + y, z0, jacobian=a.clone())
-    assert float(result.z[0]) == 0.0 and not step_confirms_jacobian(result, z0, True)

@@ -13,7 +13,6 @@ from .solver_core import SolverCore
 from .solvers import ForwardResult, anderson, newton, picard
 from .solvers.adjoint import direct_solve, lu_refined_solve
 from .solvers.jacobian import cheap_jacobian
-from .solvers.newton import step_confirms_jacobian
 
 #: systems of at most this many scalars start with Newton when no solver is chosen
 NEWTON_MAX_SIZE = 160
@@ -99,7 +98,7 @@ class AutoSolver(SolverCore):
         # a single system's Jacobian is traced: when it is cheap, Newton costs about one LU
         single = z0.dim() == 1 and NEWTON_MAX_SIZE < n <= DIRECT_MAX_SIZE
         traced, traced_at = None, z0
-        if z0.dim() == 1 and n <= TRACED_NEWTON_MAX_SIZE:  # confirmed by Newton's first step
+        if z0.dim() == 1 and n <= TRACED_NEWTON_MAX_SIZE:  # nonlinear maps: checked later
             traced = cheap_jacobian(f, z0, verify=False)
         newton_first = n <= NEWTON_MAX_SIZE or traced is not None
         black_box = ("anderson", (STALL_WINDOW, max(3 * STALL_WINDOW, n / 4)))
@@ -128,10 +127,10 @@ class AutoSolver(SolverCore):
             options["stand_in"] = history is None  # else Anderson's Ritz values stand in
             result = self._stage(method, budget, f, start, tol, max_iter, **options)
             if jacobian is not None:
-                confirmed = traced.verified or _confirmed(result, start, traced.affine, self.atol)
-                # the LU of an affine map's confirmed Jacobian is exactly I - ∂F/∂x: its
+                _drop_unchecked_stand_ins(result, traced)
+                # the LU of an affine map's checked Jacobian is exactly I - ∂F/∂x: its
                 # solves need no refinement in a first-order backward pass
-                exact = confirmed and traced.affine and result.iterations == 1
+                exact = traced.verified and traced.affine and result.iterations == 1
                 result.state["lu_exact"] = exact and not bool(result.state["lu"].singular.any())
             traced = None if overwrite else traced
             total += result.iterations
@@ -176,16 +175,15 @@ class AutoSolver(SolverCore):
             return direct_solve(vjp, g)
 
 
-def _confirmed(result: ForwardResult, start, affine: bool, atol: float) -> bool:
-    """Newton's first step used a traced Jacobian that was not checked: the solution and the
-    backward never depend on it (residuals and adjoints use exact products), but the stability
-    check's stand-ins do. Unless that step confirmed it, or later steps replaced it by checked
-    ones, drop them (the check then forms the Jacobian at the solution); whether it did."""
-    confirmed = step_confirms_jacobian(result, start, affine, atol)
-    if result.iterations == 1 and not confirmed:
+def _drop_unchecked_stand_ins(result: ForwardResult, traced) -> None:
+    """Newton's first step used a traced Jacobian that was not checked (a nonlinear map's:
+    affine ones are always checked): the solution and the backward never depend on it
+    (residuals and adjoints use exact products), but the stability check's stand-ins would.
+    Unless later steps replaced them by checked ones, drop them (the check then forms the
+    Jacobian at the solution)."""
+    if result.iterations == 1 and not traced.verified:
         result.state.pop("norm_bound", None)
         result.state.pop("jacobian", None)
-    return confirmed
 
 
 def _better(best: torch.Tensor, best_residual: torch.Tensor, result: ForwardResult):

@@ -79,35 +79,46 @@ class TracedJacobian(NamedTuple):
 
 def cheap_jacobian(f, z: torch.Tensor, verify: bool = True) -> TracedJacobian | None:
     """The Jacobian of ``f`` at a 1-D ``z`` when it is cheap: traced
-    (:func:`~.traced_jacobian.trace_jacobian`) and (``verify``) in agreement with an exact
-    vector-Jacobian product at a pseudo-random cotangent; else ``None`` (and ``f`` is marked
-    untraceable). Without ``verify`` the caller must confirm the matrix before anything but
-    speed depends on it (e.g. by the residual of a Newton step, see
-    :func:`~.newton.step_confirms_jacobian`).
+    (:func:`~.traced_jacobian.trace_jacobian`) and checked against an exact product at a
+    pseudo-random vector ``u``; else ``None`` (and ``f`` is marked untraceable). For a map the
+    trace found affine the check costs one plain evaluation, ``f(z + u) - f(z) = J u``
+    exactly; otherwise it is one vector-Jacobian product, skipped without ``verify`` (then
+    the caller must not let anything but speed depend on the matrix until a checked one
+    replaces it).
 
     >>> A = torch.tensor([[0.5, 0.25], [0.0, 0.5]], dtype=torch.float64)
     >>> traced = cheap_jacobian(lambda x: A @ x + 1.0, torch.zeros(2).double())
-    >>> bool(torch.equal(traced.matrix, A)), traced.affine, traced.owned  # not owned: A itself
-    (True, True, False)
+    >>> bool(torch.equal(traced.matrix, A)), traced.affine, traced.owned, traced.verified
+    (True, True, False, True)
     """
     try:
         jac, affine, owned, value = trace(f, z)
     except Untraceable:
         _mark_untraceable(f)
         return None
-    if not verify:
+    if not (verify or affine):
         return TracedJacobian(jac, affine, owned, False, value)
     generator = torch.Generator(device=z.device).manual_seed(1)
     u = torch.rand(z.shape, generator=generator, dtype=z.dtype, device=z.device) - 0.5
-    exact = _vjp(f, z.detach(), u)
-    error = float(torch.linalg.vector_norm(u @ jac - exact))
+    z = z.detach()
+    if affine:  # a forward difference is exact up to rounding
+        u = u * max(float(z.abs().max()), 1.0)
+        with torch.no_grad():
+            shifted = f(z + u)
+        exact, product = shifted - value, jac @ u
+        parts = (product - exact, shifted, value, product)
+    else:
+        exact, product = _vjp(f, z, u), u @ jac
+        parts = (product - exact, exact)
+    stacked = torch.stack([p.to(z.dtype) for p in parts])
+    error, *sizes = torch.linalg.vector_norm(stacked, dim=-1).tolist()  # one sync
     tolerance = (1e3 if z.dtype == torch.float64 else 10.0) * torch.finfo(z.dtype).eps
     tiny = torch.finfo(z.dtype).tiny
-    if error <= tolerance * max(float(torch.linalg.vector_norm(exact)), tiny):
+    if error <= tolerance * max(sum(sizes), tiny):
         return TracedJacobian(jac, affine, owned, True, value)
-    # rounding of u·J is below n ε ||u|| ||J||_F (cancellation); a wrong rule errs by O(||u|| ||J||)
+    # rounding of J u is below n ε ||u|| ||J||_F (cancellation); a wrong rule errs by O(||u|| ||J||)
     scale = float(torch.linalg.vector_norm(u)) * float(torch.linalg.matrix_norm(jac))
-    if error <= tolerance * max(scale, tiny):
+    if error <= tolerance * max(scale + sum(sizes), tiny):
         return TracedJacobian(jac, affine, owned, True, value)
     _mark_untraceable(f)
     return None

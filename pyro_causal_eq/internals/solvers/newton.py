@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
@@ -102,36 +101,6 @@ def newton(
     if "singular_lu" in state:  # stalled where I - J is singular: no locally unique equilibrium
         state["singular"] = state["stalled"] & state.pop("singular_lu")
     return ForwardResult(z, residual, iterations, residual <= tol, state)
-
-
-def step_confirms_jacobian(
-    result: ForwardResult, z0: torch.Tensor, affine: bool, atol: float = 0.0
-) -> bool:
-    """Whether a solve that converged in one Newton step from ``z0`` confirms the Jacobian
-    ``J`` that step was given (e.g. traced, not yet checked): for an affine map,
-    ``f(z₁) - z₁ = (J_f - J) d`` exactly (``d = z₁ - z₀``), so a residual below ``√ε ||d||``
-    checks ``J`` along the step as an exact product would; every column takes part only when
-    no entry of ``d`` is below ``√ε ||d||∞`` (else: not confirmed).
-
-    >>> A = torch.tensor([[0.5, 0.0], [0.25, 0.5]], dtype=torch.float64)
-    >>> z0 = torch.zeros(2, dtype=torch.float64)
-    >>> right = newton(lambda z: A @ z + 1.0, z0, jacobian=A.clone())
-    >>> wrong = newton(lambda z: A @ z + 1.0, z0, jacobian=0.9 * A, max_iter=1)
-    >>> step_confirms_jacobian(right, z0, True), step_confirms_jacobian(wrong, z0, True)
-    (True, False)
-    """
-    if not affine or result.iterations != 1 or not bool(result.converged.all()):
-        return False
-    tiny = max(torch.finfo(result.z.dtype).tiny, atol)
-    z_norm = torch.linalg.vector_norm(result.z, dim=-1).clamp_min(tiny)
-    residual = result.residual * z_norm  # ||f(z₁) - z₁||
-    d = result.z - z0
-    root_eps = math.sqrt(torch.finfo(result.z.dtype).eps)
-    magnitude = d.abs()
-    if not bool((magnitude >= root_eps * magnitude.amax(-1, keepdim=True)).all()):
-        return False  # a column of J hardly enters the step: it would go unchecked
-    step = torch.linalg.vector_norm(d, dim=-1)
-    return bool((residual <= root_eps * step).all())
 
 
 def _merit(z: torch.Tensor, fz: torch.Tensor) -> torch.Tensor:

@@ -96,6 +96,9 @@ class JacobianTracer(TorchFunctionMode):
                 raise Untraceable("a tensor property of a traced tensor")
             return out
         if name in _CONSTANT:
+            # a value of x held constant (detach, sign, rounding) makes the map depend on x
+            # beyond its Jacobian: not affine (a zeros_like or ones_like does not)
+            self.affine &= name in ("zeros_like", "ones_like")
             return out
         if name.endswith("_") and not name.endswith("__"):
             raise Untraceable(f"in-place operation {name}")
