@@ -36,10 +36,10 @@ def check_equilibrium(options, f, result: ForwardResult, system: str) -> None:
     power iteration, eigenvalues unless the estimate is clearly below one), Anderson's history
     (Ritz values; a power iteration with vector-Jacobian products confirms a suspected
     instability, so strongly non-normal contractions may rarely be flagged; ``check="always"``
-    decides exactly). When the solver left nothing (Newton's stand-ins dropped because an
-    unchecked traced Jacobian was not confirmed, or no iteration ran), the Jacobian is formed
-    at the solution, or a power iteration with exact products decides. Picard only converges
-    to attracting fixed points.
+    decides exactly). When the solver left nothing (Newton's stand-ins dropped because they
+    came from an unchecked traced Jacobian, or no iteration ran), the Jacobian is formed at
+    the solution, or a power iteration with exact products decides. Picard only converges to
+    attracting fixed points.
     """
     if options.check == "never":
         return
