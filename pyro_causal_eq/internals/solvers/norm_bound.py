@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 
-import scipy.linalg
 import torch
 
-from .lu import as_array
+from .lu import as_array, lapack_norm
 
 
 def norm_bound(jac: torch.Tensor, enough: float | None = None) -> torch.Tensor:
@@ -29,12 +28,10 @@ def norm_bound(jac: torch.Tensor, enough: float | None = None) -> torch.Tensor:
     """
     array = as_array(jac)
     if array is not None:
-        transposed = array.T  # column-major view of Jᵀ: no copy
-        lange = scipy.linalg.get_lapack_funcs("lange", (transposed,))
-        columns = lange("I", transposed)  # ||Jᵀ||∞ = ||J||₁
+        columns = lapack_norm(array, "1")
         if enough is not None and columns < enough:
             return torch.tensor(columns, dtype=jac.dtype, device=jac.device)
-        rows = lange("1", transposed)  # ||Jᵀ||₁ = ||J||∞
+        rows = lapack_norm(array, "inf")
         bound = math.nan if math.isnan(columns) or math.isnan(rows) else min(columns, rows)
         return torch.tensor(bound, dtype=jac.dtype, device=jac.device)
     absolute = jac.abs()
