@@ -254,7 +254,7 @@ def test_an_unchecked_traced_jacobian_never_decides_stability(monkeypatch):
 def test_the_stability_stand_ins_of_an_unchecked_step_are_dropped(verified):
     """A one-step Newton solve on an unchecked traced Jacobian (a nonlinear map's probe)
     leaves no stand-ins for the stability check (it forms the Jacobian at the solution)."""
-    from pyro_causal_eq.internals.auto_solver import _drop_unchecked_stand_ins
+    from pyro_causal_eq.internals.auto_solver import _settle_traced_step
     from pyro_causal_eq.internals.solvers import newton
     from pyro_causal_eq.internals.solvers.jacobian import TracedJacobian
 
@@ -262,7 +262,7 @@ def test_the_stability_stand_ins_of_an_unchecked_step_are_dropped(verified):
     a = 0.4 * A / torch.linalg.matrix_norm(A, 2)
     result = newton(lambda z: a @ z + Y, z0, jacobian=(a + 0.0).clone(), overwrite_jacobian=True)
     assert result.iterations == 1 and "norm_bound" in result.state
-    _drop_unchecked_stand_ins(result, TracedJacobian(a, False, True, verified, Y))
+    _settle_traced_step(result, TracedJacobian(a, False, True, verified, Y))
     assert ("norm_bound" in result.state) is verified
 
 

@@ -118,21 +118,12 @@ class AutoSolver(SolverCore):
             method, budget = plan[index]
             start = z0 if method == "picard" or newton_first else best
             reuse = traced is not None and (start is traced_at or traced.affine)  # any z
-            jacobian = traced.matrix if reuse and method == "newton" else None
-            overwrite = jacobian is not None and traced.owned  # Newton forms I - J in it
-            options = {"jacobian": jacobian, "overwrite_jacobian": overwrite}
-            if jacobian is not None and start is traced_at and not torch.is_grad_enabled():
-                # f(start) from the traced evaluation (no graph: not for an unrolled backward)
-                options["value"] = traced.value
-            options["stand_in"] = history is None  # else Anderson's Ritz values stand in
+            given = traced if reuse and method == "newton" else None
+            options = _newton_options(given, start is traced_at, history)
             result = self._stage(method, budget, f, start, tol, max_iter, **options)
-            if jacobian is not None:
-                _drop_unchecked_stand_ins(result, traced)
-                # the LU of an affine map's checked Jacobian is exactly I - ∂F/∂x: its
-                # solves need no refinement in a first-order backward pass
-                exact = traced.verified and traced.affine and result.iterations == 1
-                result.state["lu_exact"] = exact and not bool(result.state["lu"].singular.any())
-            traced = None if overwrite else traced
+            if given is not None:
+                _settle_traced_step(result, given)
+                traced = None if given.owned else traced  # overwritten by I - J
             total += result.iterations
             history = result.state.get("history", history)
             if bool(result.converged.all()):
@@ -175,15 +166,31 @@ class AutoSolver(SolverCore):
             return direct_solve(vjp, g)
 
 
-def _drop_unchecked_stand_ins(result: ForwardResult, traced) -> None:
-    """Newton's first step used a traced Jacobian that was not checked (a nonlinear map's:
-    affine ones are always checked): the solution and the backward never depend on it
-    (residuals and adjoints use exact products), but the stability check's stand-ins would.
-    Unless later steps replaced them by checked ones, drop them (the check then forms the
-    Jacobian at the solution)."""
+def _newton_options(traced, at_start: bool, history) -> dict:
+    """Newton's options from a traced Jacobian (``None``: Newton forms its own): the matrix,
+    which Newton may overwrite when it is fresh, ``f(start)`` from the traced evaluation when it
+    was taken there (it has no graph: not under an unrolled backward), and whether to keep a
+    stability stand-in (not after Anderson: its Ritz values stand in)."""
+    options: dict = {"stand_in": history is None}
+    if traced is not None:
+        options.update(jacobian=traced.matrix, overwrite_jacobian=traced.owned)
+        if at_start and not torch.is_grad_enabled():
+            options["value"] = traced.value
+    return options
+
+
+def _settle_traced_step(result: ForwardResult, traced) -> None:
+    """After a Newton solve that started from a traced Jacobian. One that was not checked (a
+    nonlinear map's: affine ones always are) never decides the solution or the backward
+    (residuals and adjoints use exact products), but its stability stand-ins would: unless
+    later, checked steps replaced them, drop them (the check then forms the Jacobian at the
+    solution). The LU of an affine map's checked Jacobian after one step is exactly
+    ``I - ∂F/∂x``: mark it so a first-order backward pass solves with it unrefined."""
     if result.iterations == 1 and not traced.verified:
         result.state.pop("norm_bound", None)
         result.state.pop("jacobian", None)
+    exact = traced.verified and traced.affine and result.iterations == 1
+    result.state["lu_exact"] = exact and not bool(result.state["lu"].singular.any())
 
 
 def _better(best: torch.Tensor, best_residual: torch.Tensor, result: ForwardResult):
